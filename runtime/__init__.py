@@ -1,0 +1,1 @@
+"""The QuantaTissu runtime: interpreter, sandboxes, journal, review, CLI."""

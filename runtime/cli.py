@@ -1,0 +1,57 @@
+"""``tiss``: the one command-line entry point.
+
+Each area registers its own subcommands, so this file stays a table of
+contents: ``register(subparsers)`` adds parsers whose ``func(args) -> int``
+does the work and returns the exit code (TISSLANG.md §8: 0 ok, 1 task failed,
+2 usage/parse/check error, 3 rejected, 75 paused).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules that provide ``register(subparsers)``, in help order. A module that
+# does not exist yet is simply skipped, so areas can land independently.
+COMMAND_MODULES = [
+    "tisslang.cli",        # check, fmt, parse
+    "runtime.run_cli",     # run, resume, runs, log
+    "runtime.repl",        # repl
+    "runtime.sandbox.cli", # sandbox (image build, status)
+    "model.cli",           # model, tokenizer
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tiss",
+        description="QuantaTissu: write agent plans in TissLang and run them safely.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
