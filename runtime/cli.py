@@ -19,7 +19,8 @@ COMMAND_MODULES = [
     "runtime.run_cli",     # run, resume, runs, log
     "runtime.repl",        # repl
     "runtime.sandbox.cli", # sandbox (image build, status)
-    "model.cli",           # model, tokenizer
+    "model.cli",           # model train|generate|eval|gradcheck
+    "model.tokenizer_cli", # tokenizer train
 ]
 
 

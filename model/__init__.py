@@ -1,0 +1,1 @@
+"""TissLM: a decoder-only transformer written from scratch in NumPy."""
