@@ -1,0 +1,37 @@
+"""Where layers keep their weights: two dicts shared with the model.
+
+Every layer registers its tensors under stable dotted names (``blocks.0.attn.wq``)
+in the model's ``params`` dict, and a gradient buffer of the same shape in
+``grads``. Layers look their arrays up by name on every call, so an optimizer or
+a checkpoint loader may update the dicts in place or assign new arrays to keys.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ParamStore:
+    """The model's ``params`` and ``grads`` dicts, plus the dtype they use."""
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = np.dtype(dtype)
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+
+    def add(self, name: str, value: np.ndarray) -> str:
+        if name in self.params:
+            raise KeyError(f"parameter {name!r} registered twice")
+        self.params[name] = np.ascontiguousarray(value, dtype=self.dtype)
+        self.grads[name] = np.zeros_like(self.params[name])
+        return name
+
+    def normal(self, name: str, shape: tuple[int, ...], std: float,
+               rng: np.random.Generator) -> str:
+        return self.add(name, rng.standard_normal(shape) * std)
+
+    def ones(self, name: str, shape: tuple[int, ...]) -> str:
+        return self.add(name, np.ones(shape))
+
+    def zeros(self, name: str, shape: tuple[int, ...]) -> str:
+        return self.add(name, np.zeros(shape))
