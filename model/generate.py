@@ -1,0 +1,186 @@
+"""Text generation with TissLM: greedy or sampled, batched, with a KV cache.
+
+The loop, for a batch of prompts of different lengths:
+
+1. left-pad the prompts to one length and run them through the model once
+   (``forward_cached`` with a pad mask), which fills the pre-allocated KV cache;
+2. pick each row's next token from its last logits (``pick_token``);
+3. feed just those tokens back, one position per step, until every row has
+   stopped (max tokens, end-of-sequence, a stop string, or the context is full).
+
+Each row samples with its own generator seeded from ``seed``, and pads are
+masked out of attention and positions, so a row's tokens are the same whether
+it is generated alone or in a batch. ``use_cache=False`` runs the plain full
+forward pass on each row instead: slower, and the reference the cache is
+tested against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+class GenerationError(ValueError):
+    """Bad generation input (empty prompt, prompt longer than the context, bad setting)."""
+
+
+@dataclass
+class SamplingParams:
+    max_new_tokens: int = 64
+    temperature: float = 1.0      # 0 means greedy: always the most likely token
+    top_k: int | None = None      # keep only the k most likely tokens
+    top_p: float | None = None    # keep the smallest set whose probability reaches p
+    repetition_penalty: float = 1.0  # > 1 discourages tokens already in the row
+    stop: list[str] = field(default_factory=list)  # stop strings (not part of the result)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 0:
+            raise GenerationError(f"max_new_tokens must be >= 0, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise GenerationError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise GenerationError(f"top_k must be >= 1, got {self.top_k}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise GenerationError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.repetition_penalty <= 0:
+            raise GenerationError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+
+
+@dataclass
+class Completion:
+    text: str
+    token_ids: list[int]
+    finish_reason: str  # "stop" (eos or stop string) or "length" (max tokens or context full)
+
+
+# --- choosing one token -------------------------------------------------------
+
+
+def pick_token(logits: np.ndarray, history: list[int], params: SamplingParams,
+               rng: np.random.Generator) -> int:
+    """The next token for one row, from its (V,) logits and the tokens it has so far."""
+    logits = logits.astype(np.float64)  # a private copy, and stable maths for the softmax
+    if params.repetition_penalty != 1.0 and history:
+        # CTRL's penalty: push seen tokens towards "less likely" whatever their sign.
+        seen = np.unique(history)
+        logits[seen] = np.where(logits[seen] > 0, logits[seen] / params.repetition_penalty,
+                                logits[seen] * params.repetition_penalty)
+    if params.temperature == 0:
+        return int(np.argmax(logits))
+    logits /= params.temperature
+    if params.top_k is not None and params.top_k < len(logits):
+        kth = np.partition(logits, -params.top_k)[-params.top_k]
+        logits[logits < kth] = -np.inf
+    probs = np.exp(logits - logits.max())
+    probs /= probs.sum()
+    if params.top_p is not None and params.top_p < 1:
+        order = np.argsort(-probs, kind="stable")
+        before = np.cumsum(probs[order]) - probs[order]  # mass of the more likely tokens
+        probs[order[before >= params.top_p]] = 0.0       # always keeps the most likely one
+        probs /= probs.sum()
+    # Inverse-CDF sampling: one uniform draw per token keeps rows reproducible.
+    index = int(np.searchsorted(np.cumsum(probs), rng.random() * probs.sum(), side="right"))
+    return min(index, len(probs) - 1)
+
+
+# --- the loop ---------------------------------------------------------------
+
+
+def generate_ids(model, prompts: list[list[int]], params: SamplingParams, *,
+                 use_cache: bool = True, eos_id: int | None = None,
+                 is_done: Callable[[int, list[int]], bool] | None = None,
+                 ) -> tuple[list[list[int]], list[str]]:
+    """Generate new tokens for each prompt; returns (new ids per row, finish reason per row).
+
+    ``is_done(row, new_ids)`` lets the caller stop a row early (stop strings).
+    """
+    context = model.cfg.context_length
+    for i, prompt in enumerate(prompts):
+        if not prompt:
+            raise GenerationError(f"prompt {i} is empty; give at least one token")
+        if len(prompt) >= context:
+            raise GenerationError(
+                f"prompt {i} has {len(prompt)} tokens but the model's context is {context}; "
+                "shorten the prompt so there is room to generate")
+    rngs = [np.random.default_rng(params.seed) for _ in prompts]
+    new_ids: list[list[int]] = [[] for _ in prompts]
+    reasons = ["length"] * len(prompts)
+    if params.max_new_tokens == 0:
+        return new_ids, reasons
+    running = [True] * len(prompts)
+    if use_cache:
+        step_logits = _cached_steps(model, prompts, new_ids, params.max_new_tokens)
+    else:
+        step_logits = _uncached_steps(model, prompts, new_ids)
+
+    for logits in step_logits:
+        for row in range(len(prompts)):
+            if not running[row]:
+                continue
+            token = pick_token(logits[row], prompts[row] + new_ids[row], params, rngs[row])
+            if token == eos_id:
+                running[row], reasons[row] = False, "stop"
+                continue
+            new_ids[row].append(token)
+            if is_done is not None and is_done(row, new_ids[row]):
+                running[row], reasons[row] = False, "stop"
+            elif len(new_ids[row]) == params.max_new_tokens or \
+                    len(prompts[row]) + len(new_ids[row]) >= context:
+                running[row] = False
+        if not any(running):
+            break
+    return new_ids, reasons
+
+
+def _cached_steps(model, prompts, new_ids, max_new_tokens):
+    """Yield each step's (B, V) last logits: one prefill pass, then one token per row per step."""
+    longest = max(len(p) for p in prompts)
+    # Pads take cache slots, and a cache holds at most context_length slots, so
+    # near the context limit a short row in a batch stops where the longest does.
+    max_len = min(model.cfg.context_length, longest + max_new_tokens)
+    ids = np.zeros((len(prompts), longest), dtype=np.int64)
+    real = np.zeros((len(prompts), longest), dtype=bool)
+    for row, prompt in enumerate(prompts):
+        ids[row, longest - len(prompt):] = prompt  # left padding
+        real[row, longest - len(prompt):] = True
+    cache = model.new_cache(len(prompts), max_len)
+    yield model.forward_cached(ids, cache, pad_mask=real)[:, -1]
+    while cache.length < cache.max_len:
+        # Finished rows keep feeding a token (their last) so the batch stays
+        # rectangular; their results are no longer read.
+        last = [(new or prompt)[-1] for new, prompt in zip(new_ids, prompts)]
+        yield model.forward_cached(np.asarray(last, dtype=np.int64)[:, None], cache)[:, -1]
+
+
+def _uncached_steps(model, prompts, new_ids):
+    """The reference: every step reruns the full forward pass on each row alone."""
+    while True:
+        yield np.stack([model.forward(np.asarray([prompt + new], dtype=np.int64))[0, -1]
+                        for prompt, new in zip(prompts, new_ids)])
+
+
+def generate(model, tokenizer, prompts: list[str], params: SamplingParams,
+             use_cache: bool = True) -> list[Completion]:
+    """Complete each prompt string; stop strings are cut from the returned text."""
+    encoded = [tokenizer.encode(p) for p in prompts]
+    bos = tokenizer.special_tokens.get("<|bos|>")
+    encoded = [ids if ids or bos is None else [bos] for ids in encoded]
+
+    def hits_stop(row: int, ids: list[int]) -> bool:
+        text = tokenizer.decode(ids)
+        return any(s in text for s in params.stop)
+
+    new_ids, reasons = generate_ids(model, encoded, params, use_cache=use_cache,
+                                    eos_id=tokenizer.special_tokens.get("<|eos|>"),
+                                    is_done=hits_stop if params.stop else None)
+    completions = []
+    for ids, reason in zip(new_ids, reasons):
+        text = tokenizer.decode(ids)
+        cut = min((text.find(s) for s in params.stop if s in text), default=-1)
+        completions.append(Completion(text=text[:cut] if cut >= 0 else text,
+                                      token_ids=ids, finish_reason=reason))
+    return completions

@@ -1,0 +1,258 @@
+"""Training TissLM: the loop, evaluation, logging and resumable checkpoints.
+
+One optimizer step:
+
+    for each of grad_accum micro-batches:  loss, backward, add the gradients up
+    average them, clip their global norm, AdamW step at the cosine-schedule lr
+
+Everything a continuation depends on is in the checkpoint: weights, AdamW
+moments, the step, the dropout generator's state and the sampler's position in
+the data. Resuming therefore replays exactly the steps an uninterrupted run
+would have taken, down to the last bit of every weight.
+
+A run directory (``--out``) holds::
+
+    tokens.bin, tokens.json   the encoded corpus (memory-mapped while training)
+    log.jsonl                 one JSON object per line: start, train, eval, checkpoint, done
+    LATEST, checkpoints/      see model/checkpoint.py
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from model.checkpoint import LATEST, load_checkpoint, save_checkpoint
+from model.config import ModelConfig
+from model.data import BatchSampler, DataError, TokenFile, eval_batches
+from model.loss import log_softmax
+from model.model import TissLM
+from model.optim import AdamW, clip_grad_norm, cosine_lr
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    batch_size: int = 16
+    grad_accum: int = 1           # micro-batches per optimizer step
+    lr: float = 3e-3              # peak learning rate, reached after warmup
+    min_lr: float = 3e-4          # the cosine schedule decays to this
+    warmup_steps: int = 100
+    weight_decay: float = 0.1     # decoupled (AdamW); not applied to norms, biases, embeddings
+    grad_clip: float = 1.0        # max global gradient norm (0 disables clipping)
+    val_fraction: float = 0.05    # the tail of the corpus held out for validation
+    eval_every: int = 200
+    eval_windows: int = 64        # validation windows per evaluation (spread over the split)
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "grad_accum", "eval_every", "eval_windows",
+                     "checkpoint_every", "keep_checkpoints", "log_every"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not 0 <= self.min_lr <= self.lr:
+            raise ValueError(f"need 0 <= min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"train.val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.warmup_steps < 0 or self.grad_clip < 0 or self.weight_decay < 0:
+            raise ValueError("train.warmup_steps, grad_clip and weight_decay must be >= 0")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown train config key(s): {', '.join(unknown)}; known keys are: "
+                             f"{', '.join(f.name for f in fields(cls))}")
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- evaluation ---------------------------------------------------------------
+
+
+def evaluate(model, tokens: np.ndarray, batch_size: int, bytes_per_token: float,
+             max_windows: int | None = None) -> dict:
+    """Mean next-token loss (nats) over ``tokens``, its perplexity and bits per byte.
+
+    Bits per byte = total nats / ln 2 / bytes covered, with the bytes estimated
+    from the corpus's bytes-per-token ratio (exact for the byte vocabulary).
+    It does not depend on the tokenizer, so models with different vocabularies
+    compare.
+    """
+    total_nats, count = 0.0, 0
+    for inputs, targets in eval_batches(tokens, model.cfg.context_length, batch_size, max_windows):
+        logp = log_softmax(model.forward(inputs).astype(np.float64))
+        total_nats -= np.take_along_axis(logp, targets[..., None], axis=-1).sum()
+        count += targets.size
+    loss = float(total_nats / count)
+    return {"loss": loss, "perplexity": math.exp(min(loss, 700.0)),
+            "bits_per_byte": loss / math.log(2) / bytes_per_token, "tokens": count}
+
+
+# --- progress and logs --------------------------------------------------------
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else \
+        f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class Progress:
+    """A one-line bar redrawn in place on a terminal; plain lines otherwise (CI logs, pipes)."""
+
+    def __init__(self, total: int, stream=sys.stderr, every: int = 10, enabled: bool = True):
+        self.total, self.stream, self.every, self.enabled = total, stream, every, enabled
+        self.tty = enabled and hasattr(stream, "isatty") and stream.isatty()
+
+    def update(self, step: int, loss: float, tokens_per_s: float, eta_s: float) -> None:
+        if not self.enabled or not (self.tty or step % self.every == 0 or step == self.total):
+            return
+        text = (f"step {step}/{self.total}  loss {loss:.4f}  "
+                f"{tokens_per_s:,.0f} tok/s  ETA {_duration(eta_s)}")
+        if self.tty:
+            filled = int(30 * step / self.total)
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {text}\033[K")
+            if step == self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
+            self.stream.flush()
+
+
+class JsonLog:
+    """Append-only JSON lines, flushed per line so a crash loses nothing written."""
+
+    def __init__(self, path: Path):
+        self.file = open(path, "a", encoding="utf-8")
+
+    def write(self, event: str, **fields) -> None:
+        self.file.write(json.dumps({"event": event, "time": round(time.time(), 3), **fields}) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+# --- the loop -----------------------------------------------------------------
+
+
+def train_step(model, optimizer, sampler: BatchSampler, config: TrainConfig,
+               lr: float, rng: np.random.Generator) -> tuple[float, float]:
+    """One optimizer step over ``grad_accum`` micro-batches; returns (mean loss, grad norm)."""
+    losses = []
+    total = None
+    for _ in range(config.grad_accum):
+        inputs, targets = sampler.next_batch()
+        losses.append(model.loss(inputs, targets, train=True, rng=rng))
+        model.backward()  # overwrites model.grads
+        if config.grad_accum > 1:
+            if total is None:
+                total = {name: g.copy() for name, g in model.grads.items()}
+            else:
+                for name, g in model.grads.items():
+                    total[name] += g
+    grads = model.grads
+    if total is not None:  # the mean over micro-batches, like one big batch
+        for name, g in total.items():
+            np.multiply(g, 1.0 / config.grad_accum, out=grads[name])
+    norm = clip_grad_norm(grads, config.grad_clip) if config.grad_clip else _global_norm(grads)
+    optimizer.step(grads, lr)
+    return float(np.mean(losses)), float(norm)
+
+
+def _global_norm(grads: dict) -> float:
+    return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+
+
+def train(model_config: ModelConfig, config: TrainConfig, out_dir, *,
+          tokens_path=None, tokenizer_path=None, resume: bool = False,
+          stop_at: int | None = None, progress: bool = True, stream=sys.stderr) -> dict:
+    """Train on the token file (default ``OUT/tokens.bin``); return the final figures.
+
+    ``resume`` continues from ``OUT/LATEST`` when there is one. ``stop_at``
+    ends this session after that step (with a checkpoint) without changing the
+    schedule, which is planned for ``config.steps``.
+    """
+    out_dir = Path(out_dir)
+    data = TokenFile.open(tokens_path or out_dir / "tokens.bin")
+    if data.vocab_size > model_config.vocab_size:
+        raise DataError(f"the corpus was encoded with a vocabulary of {data.vocab_size} ids but "
+                        f"the model's vocab_size is {model_config.vocab_size}\nhint: set "
+                        "vocab_size to the tokenizer's vocabulary size")
+    train_tokens, val_tokens = data.split(config.val_fraction)
+    model = TissLM(model_config, seed=config.seed)
+    optimizer = AdamW(model.params, lr=config.lr, weight_decay=config.weight_decay)
+    sampler = BatchSampler(train_tokens, model_config.context_length, config.batch_size, config.seed)
+    rng = np.random.default_rng([config.seed, 1])  # dropout masks
+    step = 0
+    if resume and (out_dir / LATEST).is_file():
+        state = load_checkpoint(out_dir, model, optimizer)
+        step = state["step"]
+        rng.bit_generator.state = state["rng"]
+        sampler.load_state_dict(state["data"])
+
+    def checkpoint() -> Path:
+        state = {"step": step, "rng": rng.bit_generator.state, "data": sampler.state_dict(),
+                 "train": config.to_dict()}
+        path = save_checkpoint(out_dir, model, optimizer, state, tokenizer_path,
+                               keep=config.keep_checkpoints)
+        log.write("checkpoint", step=step, path=str(path))
+        return path
+
+    log = JsonLog(out_dir / "log.jsonl")
+    bar = Progress(config.steps, stream, config.log_every, progress)
+    log.write("start", step=step, model=model_config.to_dict(), train=config.to_dict(),
+              parameters=int(sum(p.size for p in model.params.values())),
+              train_tokens=len(train_tokens), val_tokens=len(val_tokens))
+    tokens_per_step = config.batch_size * config.grad_accum * model_config.context_length
+    last = {"step": step}
+    started, start_step = time.perf_counter(), step
+    try:
+        while step < config.steps and (stop_at is None or step < stop_at):
+            lr = cosine_lr(step, config.lr, config.warmup_steps, config.steps, config.min_lr)
+            loss, norm = train_step(model, optimizer, sampler, config, lr, rng)
+            step += 1
+            elapsed = time.perf_counter() - started
+            speed = tokens_per_step * (step - start_step) / elapsed
+            eta = elapsed / (step - start_step) * (config.steps - step)
+            bar.update(step, loss, speed, eta)
+            last = {"step": step, "loss": loss}
+            if step % config.log_every == 0 or step == config.steps:
+                log.write("train", step=step, loss=loss, lr=lr, grad_norm=norm,
+                          tokens_per_s=round(speed, 1))
+            if step % config.eval_every == 0 or step == config.steps:
+                figures = evaluate(model, val_tokens, config.batch_size, data.bytes_per_token,
+                                   config.eval_windows)
+                last.update(val_loss=figures["loss"], val_perplexity=figures["perplexity"],
+                            val_bits_per_byte=figures["bits_per_byte"])
+                log.write("eval", step=step, val_loss=figures["loss"],
+                          val_perplexity=figures["perplexity"],
+                          val_bits_per_byte=figures["bits_per_byte"])
+                bar.note(f"step {step}: val loss {figures['loss']:.4f}  "
+                         f"ppl {figures['perplexity']:.2f}  bpb {figures['bits_per_byte']:.3f}")
+            if step % config.checkpoint_every == 0 or step == config.steps or step == stop_at:
+                checkpoint()
+        elapsed = time.perf_counter() - started
+        last["tokens_per_s"] = tokens_per_step * (step - start_step) / elapsed if elapsed else 0.0
+        log.write("done", **last)
+    finally:
+        log.close()
+    last["checkpoint"] = str(out_dir / "checkpoints" / f"step-{step:07d}")
+    return last
