@@ -35,7 +35,7 @@ class SamplingParams:
     top_p: float | None = None    # keep the smallest set whose probability reaches p
     repetition_penalty: float = 1.0  # > 1 discourages tokens already in the row
     stop: list[str] = field(default_factory=list)  # stop strings (not part of the result)
-    seed: int = 0
+    seed: int | list[int] = 0     # one seed for every row, or one per row
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 0:
@@ -106,7 +106,10 @@ def generate_ids(model, prompts: list[list[int]], params: SamplingParams, *,
             raise GenerationError(
                 f"prompt {i} has {len(prompt)} tokens but the model's context is {context}; "
                 "shorten the prompt so there is room to generate")
-    rngs = [np.random.default_rng(params.seed) for _ in prompts]
+    seeds = params.seed if isinstance(params.seed, list) else [params.seed] * len(prompts)
+    if len(seeds) != len(prompts):
+        raise GenerationError(f"{len(seeds)} seeds for {len(prompts)} prompts; give one per prompt")
+    rngs = [np.random.default_rng(seed) for seed in seeds]
     new_ids: list[list[int]] = [[] for _ in prompts]
     reasons = ["length"] * len(prompts)
     if params.max_new_tokens == 0:

@@ -1,0 +1,324 @@
+"""``tiss model train|generate|eval|gradcheck``: TissLM from the shell.
+
+    tiss model train --corpus shakespeare --out runs/shakespeare --steps 2000
+    tiss model train --config tisslm.yaml --out runs/big          (YAML: model:, train:, corpus:, tokenizer:)
+    tiss model train --out runs/shakespeare --resume --steps 4000 (continue, or extend the schedule)
+    tiss model generate --model runs/shakespeare "ROMEO:" --max-tokens 200 --temperature 0.8
+    tiss model eval --model runs/shakespeare held_out.txt
+    tiss model gradcheck
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+RUN_FILE = "run.json"  # the settings of a training run, so --resume needs no flags
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "model", help="train, sample from and check TissLM",
+        description="Train TissLM on a corpus, generate text, evaluate, check gradients.")
+    parser.set_defaults(func=lambda args: _usage(parser))
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    _add_train(actions)
+    _add_generate(actions)
+    _add_eval(actions)
+    _add_gradcheck(actions)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _fail(message) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that mean "bad input": shown as one message, never a traceback."""
+    from model.checkpoint import CheckpointError
+    from model.config import ConfigError
+    from model.data import DataError
+    from model.generate import GenerationError
+    from model.kv_cache import CacheFullError
+
+    return (CheckpointError, ConfigError, DataError, GenerationError, CacheFullError, OSError)
+
+
+def _guarded(command):
+    """Run ``command(args)``, turning user errors into ``error: ...`` and exit code 2."""
+    def run(args) -> int:
+        try:
+            return command(args)
+        except _user_errors() as exc:
+            return _fail(exc)
+    return run
+
+
+# --- train --------------------------------------------------------------------
+
+
+def _config_flags(parser, dataclass_type, skip=()) -> None:
+    """One --flag per dataclass field (``d_model`` -> ``--d-model``), typed by its default."""
+    group = parser.add_argument_group(f"{dataclass_type.__name__} (override the YAML)")
+    for f in fields(dataclass_type):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = type(f.default) if f.default is not None else int
+        if kind is bool:
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            group.add_argument(flag, dest=f.name, type=kind, default=None, metavar=kind.__name__.upper())
+
+
+def _add_train(actions) -> None:
+    from model.config import ModelConfig
+    from model.train import TrainConfig
+
+    p = actions.add_parser(
+        "train", help="train TissLM on a corpus",
+        description="Train TissLM. Settings come from --config (YAML with optional sections "
+                    "model:, train:, corpus: and tokenizer:), then from the flags. The run "
+                    "directory gets the token file, log.jsonl and resumable checkpoints.")
+    p.add_argument("--config", type=Path, help="YAML file with model:, train:, corpus:, tokenizer:")
+    p.add_argument("--corpus", action="append",
+                   help="a text file, a directory, `shakespeare` or `stdlib` (repeatable; "
+                        "default shakespeare)")
+    p.add_argument("--tokenizer", help="a BPE tokenizer file (default: the 256-byte vocabulary)")
+    p.add_argument("--out", type=Path, required=True, help="the run directory")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--stop-at", type=int, metavar="STEP",
+                   help="end this session after STEP (with a checkpoint); the schedule is unchanged")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the final figures as one JSON object")
+    _config_flags(p, ModelConfig, skip=("vocab_size",))
+    _config_flags(p, TrainConfig)
+    p.set_defaults(func=_guarded(_train))
+
+
+def _train_settings(args) -> dict:
+    """Merge the run's settings: saved run.json (on --resume) < YAML < flags."""
+    from model.config import ConfigError, ModelConfig
+    from model.train import TrainConfig
+
+    settings = {"model": {}, "train": {}, "corpus": None, "tokenizer": None}
+    saved = args.out / RUN_FILE
+    if args.resume and saved.is_file():
+        settings.update(json.loads(saved.read_text()))
+    if args.config:
+        import yaml
+
+        try:
+            data = yaml.safe_load(args.config.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{args.config}: not valid YAML: {exc}") from None
+        unknown = set(data) - set(settings) if isinstance(data, dict) else {"(not a mapping)"}
+        if unknown:
+            raise ConfigError(f"{args.config}: unknown section(s) {sorted(unknown)}; "
+                              "use model:, train:, corpus: and tokenizer:")
+        for key in ("model", "train"):
+            settings[key] = {**settings[key], **(data.get(key) or {})}
+        for key in ("corpus", "tokenizer"):
+            settings[key] = data.get(key, settings[key])
+    for section, kind in (("model", ModelConfig), ("train", TrainConfig)):
+        for f in fields(kind):
+            if getattr(args, f.name, None) is not None:
+                settings[section][f.name] = getattr(args, f.name)
+    if args.corpus:
+        settings["corpus"] = args.corpus
+    if args.tokenizer:
+        settings["tokenizer"] = args.tokenizer
+    if isinstance(settings["corpus"], str):
+        settings["corpus"] = [settings["corpus"]]
+    settings["corpus"] = settings["corpus"] or ["shakespeare"]
+    return settings
+
+
+def _train(args) -> int:
+    from model.config import ConfigError, ModelConfig
+    from model.data import build_token_file, corpus_files, load_tokenizer
+    from model.train import TrainConfig, train
+
+    if (args.out / "LATEST").is_file() and not args.resume:
+        return _fail(f"{args.out} already holds a training run\n"
+                     "hint: pass --resume to continue it, or choose another --out")
+    settings = _train_settings(args)
+    tokenizer = load_tokenizer(settings["tokenizer"])
+    settings["model"].setdefault("vocab_size", tokenizer.vocab_size)
+    model_config = ModelConfig.from_dict(settings["model"])
+    if model_config.vocab_size < tokenizer.vocab_size:
+        raise ConfigError(f"vocab_size {model_config.vocab_size} is smaller than the tokenizer's "
+                          f"{tokenizer.vocab_size} ids\nhint: leave vocab_size out to use the "
+                          "tokenizer's size")
+    try:
+        train_config = TrainConfig.from_dict(settings["train"])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    if settings["tokenizer"]:
+        settings["tokenizer"] = str(Path(settings["tokenizer"]).resolve())
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    tokens = args.out / "tokens.bin"
+    if not (args.resume and tokens.is_file()):
+        files = corpus_files(settings["corpus"])
+        if not args.quiet:
+            print(f"encoding {len(files)} file(s) into {tokens} ...", file=sys.stderr)
+        build_token_file(files, tokenizer, tokens)
+    settings["model"] = model_config.to_dict()
+    settings["train"] = train_config.to_dict()
+    (args.out / RUN_FILE).write_text(json.dumps(settings, indent=1))
+
+    result = train(model_config, train_config, args.out, tokenizer_path=settings["tokenizer"],
+                   resume=args.resume, stop_at=args.stop_at, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"step {result['step']}: "
+              + (f"val loss {result['val_loss']:.4f}, perplexity {result['val_perplexity']:.2f}, "
+                 f"{result['val_bits_per_byte']:.3f} bits/byte; " if "val_loss" in result else "")
+              + f"checkpoint {result['checkpoint']}")
+    return 0
+
+
+# --- generate -----------------------------------------------------------------
+
+
+def _add_generate(actions) -> None:
+    p = actions.add_parser(
+        "generate", help="complete prompts with a trained model",
+        description="Complete one or more prompts (batched, with the KV cache).")
+    p.add_argument("prompt", nargs="+", help="prompt text (several prompts run as one batch)")
+    p.add_argument("--model", required=True, type=Path,
+                   help="a run directory, checkpoint or model directory")
+    p.add_argument("--max-tokens", type=int, default=100, help="new tokens per prompt (default 100)")
+    p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy (default 1.0)")
+    p.add_argument("--greedy", action="store_true", help="same as --temperature 0")
+    p.add_argument("--top-k", type=int, help="sample among the k most likely tokens")
+    p.add_argument("--top-p", type=float, help="sample within the top probability mass p")
+    p.add_argument("--repetition-penalty", type=float, default=1.0,
+                   help="> 1 discourages tokens already present (default 1.0: off)")
+    p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--no-cache", action="store_true", help="rerun the full forward pass every step")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the completions")
+    p.set_defaults(func=_guarded(_generate))
+
+
+def _generate(args) -> int:
+    from model.checkpoint import load_model, load_model_tokenizer
+    from model.generate import SamplingParams, generate
+
+    params = SamplingParams(max_new_tokens=args.max_tokens,
+                            temperature=0.0 if args.greedy else args.temperature,
+                            top_k=args.top_k, top_p=args.top_p,
+                            repetition_penalty=args.repetition_penalty,
+                            stop=args.stop, seed=args.seed)
+    model, directory = load_model(args.model)
+    tokenizer = load_model_tokenizer(directory)
+    completions = generate(model, tokenizer, args.prompt, params, use_cache=not args.no_cache)
+    if args.json:
+        print(json.dumps({"model": str(directory), "completions": [
+            {"prompt": prompt, "text": c.text, "tokens": c.token_ids, "finish_reason": c.finish_reason}
+            for prompt, c in zip(args.prompt, completions)]}))
+        return 0
+    for i, (prompt, completion) in enumerate(zip(args.prompt, completions)):
+        if i:
+            print("\n" + "-" * 40)
+        print(prompt + completion.text)
+    return 0
+
+
+# --- eval ---------------------------------------------------------------------
+
+
+def _add_eval(actions) -> None:
+    p = actions.add_parser(
+        "eval", help="loss, perplexity and bits per byte on held-out text",
+        description="Evaluate a model on held-out text files (every token is predicted once).")
+    p.add_argument("files", nargs="+", help="held-out text: files, directories, shakespeare or stdlib")
+    p.add_argument("--model", required=True, type=Path,
+                   help="a run directory, checkpoint or model directory")
+    p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass")
+    p.add_argument("--max-windows", type=int,
+                   help="evaluate only this many windows, spread over the text")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_guarded(_eval))
+
+
+def _eval(args) -> int:
+    import tempfile
+
+    from model.checkpoint import load_model, load_model_tokenizer
+    from model.data import TokenFile, build_token_file, corpus_files
+    from model.train import evaluate
+
+    model, directory = load_model(args.model)
+    tokenizer = load_model_tokenizer(directory)
+    with tempfile.TemporaryDirectory() as tmp:
+        build_token_file(corpus_files(args.files), tokenizer, Path(tmp) / "eval.bin")
+        data = TokenFile.open(Path(tmp) / "eval.bin")
+        figures = evaluate(model, data.tokens, args.batch_size, data.bytes_per_token,
+                           args.max_windows)
+        del data  # close the memory map before the directory goes
+    if args.json:
+        print(json.dumps({"model": str(directory), **figures}))
+    else:
+        print(f"loss {figures['loss']:.4f} nats/token   perplexity {figures['perplexity']:.2f}   "
+              f"{figures['bits_per_byte']:.4f} bits/byte   ({figures['tokens']} tokens)")
+    return 0
+
+
+# --- gradcheck ----------------------------------------------------------------
+
+
+def _add_gradcheck(actions) -> None:
+    p = actions.add_parser(
+        "gradcheck", help="compare every gradient with finite differences",
+        description="Check the hand-written backward pass of every configuration variant "
+                    "against central finite differences in float64; exit 1 if any parameter's "
+                    "max relative error is above the tolerance.")
+    p.add_argument("--variant", action="append",
+                   help="check only this variant (repeatable; default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_guarded(_gradcheck))
+
+
+def _gradcheck(args) -> int:
+    from model.gradcheck import TOLERANCE, VARIANTS, run_gradcheck
+
+    unknown = [v for v in args.variant or [] if v not in VARIANTS]
+    if unknown:
+        return _fail(f"unknown variant(s) {unknown}\nhint: choose among: "
+                     + "; ".join(repr(v) for v in VARIANTS))
+    results = run_gradcheck(args.variant, seed=args.seed)
+    rows = []
+    for variant in dict.fromkeys(r.variant for r in results):
+        checks = [r for r in results if r.variant == variant]
+        worst = max(checks, key=lambda r: r.max_rel_error)
+        rows.append({"variant": variant, "parameters": len(checks), "worst": worst.param,
+                     "max_rel_error": worst.max_rel_error,
+                     "passed": all(r.passed for r in checks),
+                     "failed": [r.param for r in checks if not r.passed]})
+    ok = all(row["passed"] for row in rows)
+    if args.json:
+        print(json.dumps({"tolerance": TOLERANCE, "passed": ok, "variants": rows}))
+        return 0 if ok else 1
+    width = max(len(row["variant"]) for row in rows)
+    print(f"{'variant':<{width}}  params  max rel error  worst parameter")
+    for row in rows:
+        status = "ok" if row["passed"] else "FAIL " + ", ".join(row["failed"])
+        print(f"{row['variant']:<{width}}  {row['parameters']:>6}  {row['max_rel_error']:>13.2e}  "
+              f"{row['worst']}  {status}")
+    print(f"{'all gradients match' if ok else 'GRADIENT MISMATCH'} "
+          f"(tolerance {TOLERANCE:g} max relative error)")
+    return 0 if ok else 1
