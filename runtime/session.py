@@ -1,0 +1,308 @@
+"""The runtime's public API: ``run_plan``, ``resume_run`` and ``Session``.
+
+``Session`` is a live interpreter: state (variables, LAST_RUN, budgets), the
+sandbox and the journal are kept across ``execute`` calls, which is what the
+REPL and the pytest plugin build on. ``run_plan`` runs a whole file in a fresh
+session; ``resume_run`` continues a paused, interrupted or crashed run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tisslang
+from tisslang import ast
+from tisslang.errors import TissSyntaxError
+
+from . import cost
+from .errors import Interrupted, RunError, Stop
+from .interpreter import Context, Interpreter
+from .journal import RunFolder
+from .review import make_reviewer
+from .state import State
+
+EXIT_CODES = {"succeeded": 0, "failed": 1, "rejected": 3, "paused": 75, "interrupted": 130}
+RESUMABLE = ("paused", "interrupted", "running", "crashed")
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str            # succeeded | failed | paused | rejected | running
+    duration: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class RunOutcome:
+    status: str            # succeeded | failed | rejected | paused | interrupted
+    run_id: str | None = None
+    journal: Path | None = None          # the run folder
+    steps: list[StepResult] = field(default_factory=list)
+    variables: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    workspace: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+    @property
+    def resume_command(self) -> str | None:
+        if self.status not in ("paused", "interrupted") or not self.run_id:
+            return None
+        where = "" if self.workspace is None or Path(self.workspace).resolve() == Path.cwd() \
+            else f" --workspace {self.workspace}"
+        return f"tiss resume {self.run_id}{where}"
+
+    def to_json(self) -> dict:
+        return {
+            "run_id": self.run_id, "status": self.status, "exit_code": self.exit_code,
+            "steps": [{"name": s.name, "status": s.status, "duration": s.duration,
+                       **({"error": s.error} if s.error else {})} for s in self.steps],
+            "variables": self.variables, "error": self.error,
+            "run_folder": str(self.journal) if self.journal else None,
+            "resume": self.resume_command,
+        }
+
+
+class LazySandbox:
+    """Opens the sandbox at the first RUN, so plans without commands need
+    no Docker; ``opened`` is the live sandbox (for Ctrl-C) or None."""
+
+    def __init__(self, kind: str, config_for):
+        self.kind, self.config_for, self.opened = kind, config_for, None
+
+    def __call__(self):
+        if self.opened is None:
+            from .sandbox import open_sandbox
+            sandbox = open_sandbox(self.kind, self.config_for())
+            sandbox.start()
+            self.opened = sandbox
+        return self.opened
+
+    def close(self) -> None:
+        if self.opened is not None:
+            self.opened.close()
+            self.opened = None
+
+
+class Session:
+    """Keeps a run's state across ``execute`` calls and journals each
+    statement like a run (in ``<workspace>/.tiss/runs/<run_id>/``)."""
+
+    def __init__(self, workspace: str | Path = ".", *, sandbox: str = "host", review=None,
+                 choose: str = "auto", model=None, tools=None, journal: bool = True,
+                 display=None, folder: RunFolder | None = None, state: State | None = None,
+                 verdict: str | None = None, source: str = ""):
+        self.workspace = Path(workspace).resolve()
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        self.state = state or State()
+        self.folder = folder or (RunFolder.create(self.workspace, source) if journal else None)
+        self.display = display
+        self.sandbox_kind = sandbox
+        self.sandbox_settings: dict[str, Any] = {}
+        self.sandbox = LazySandbox(sandbox, self._sandbox_config)
+        self.interp = Interpreter(
+            state=self.state, workspace=self.workspace, journal=self.folder, sandbox=self.sandbox,
+            reviewer=make_reviewer(review), choose=choose, model=model,
+            tools=installed_tools() if tools is None else tools, display=display, verdict=verdict)
+        self.scope: dict[str, Any] = {}
+        self._chunks = 0
+
+    @property
+    def run_id(self) -> str | None:
+        return self.folder.run_id if self.folder else None
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return self.state.user_variables()
+
+    # --- running -------------------------------------------------------------
+
+    def execute(self, statements, source: str | None = None) -> RunOutcome:
+        """Run statements (a list of AST nodes, a Program, or TissLang text)
+        in this session's state; returns the outcome of this chunk."""
+        if isinstance(statements, str):
+            source = statements
+            statements = tisslang.parse(statements, "<session>").body
+        elif isinstance(statements, ast.Program):
+            statements = statements.body
+        statements = tuple(statements)
+        self.sandbox_settings = {**self.sandbox_settings, **_sandbox_directives(statements)}
+        if self.folder and source:
+            with open(self.folder.path / "plan.tiss", "a", encoding="utf-8") as plan:
+                plan.write(source if source.endswith("\n") else source + "\n")
+        key = f"c{self._chunks}."
+        self._chunks += 1
+        root = Context(self.interp, self.scope)
+        outcome = self._guarded(lambda: self.interp.run_block(statements, key, root))
+        self.scope = self.interp.enter_scope(statements, root).scope
+        return outcome
+
+    def run_program(self, program: ast.Program, event: str = "run_started") -> RunOutcome:
+        self.sandbox_settings = _sandbox_directives(program.body)
+        for stmt in program.body:
+            if type(stmt) is ast.Task:
+                self.sandbox_settings.update(_sandbox_directives(stmt.body))
+        self.interp.commit(event, checkpoint=True, plan=Path(program.path).name,
+                           path=str(program.path), pid=os.getpid(), sandbox=self.sandbox_kind)
+        root = Context(self.interp, {})
+        return self._guarded(lambda: self.interp.run_block(program.body, "", root))
+
+    def _guarded(self, body) -> RunOutcome:
+        """Run ``body`` and turn however it ends into an outcome + journal event."""
+        error = None
+        try:
+            body()
+            status = "succeeded"
+        except RunError as exc:
+            status, error = "failed", exc.report()
+        except Stop as exc:
+            status, error = exc.status, exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
+        except KeyboardInterrupt:
+            self.interp.cancel()
+            status, error = "interrupted", "interrupted"
+        finally:
+            cost.save_history(self.workspace, self.interp.observed)
+            self.interp.observed = {}
+        if status == "interrupted":
+            self.state.take_delta()   # what was half done is not journaled
+            self.interp.commit("run_done", status=status)
+        else:
+            self.interp.budget.save_elapsed()
+            self.interp.commit("run_done", checkpoint=True, status=status, error=error)
+        return self.outcome(status, error)
+
+    def outcome(self, status: str, error: str | None) -> RunOutcome:
+        steps = sorted(self.state.sections["steps"].values(), key=lambda s: s.get("order", 0))
+        return RunOutcome(
+            status=status, run_id=self.run_id, journal=self.folder.path if self.folder else None,
+            steps=[StepResult(s["name"], s["status"], s.get("duration", 0.0), s.get("error")) for s in steps],
+            variables=self.variables, error=error, workspace=self.workspace)
+
+    def _sandbox_config(self):
+        from .sandbox import SandboxConfig
+        settings = user_settings()
+        config = SandboxConfig(workspace=self.workspace, run_id=self.run_id or "session")
+        config.image = self.sandbox_settings.get("image") or settings.get("image")
+        wants_network = str(self.sandbox_settings.get("network", "off")).lower() in ("on", "true", "yes")
+        config.network = wants_network and bool(settings.get("allow_network", False))
+        if wants_network and not config.network:
+            print("warning: @network \"on\" ignored: your configuration does not allow network access "
+                  "(set allow_network: true in the tiss config)", file=sys.stderr)
+        for name in ("memory_mb", "pids", "cpus"):
+            if settings.get(name) is not None:
+                setattr(config, name, settings[name])
+        return config
+
+    def close(self) -> None:
+        self.sandbox.close()
+        if self.folder:
+            self.folder.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# --- whole plans --------------------------------------------------------------
+
+
+def load_plan(plan: str | Path | ast.Program) -> tuple[ast.Program, str]:
+    """A Program and its source from a path, TissLang text or a Program.
+    Raises TissSyntaxError for parse errors and for checker errors."""
+    if isinstance(plan, ast.Program):
+        return plan, ""
+    if isinstance(plan, Path) or (isinstance(plan, str) and plan.endswith(".tiss") and "\n" not in plan):
+        path = Path(plan)
+        try:
+            source = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RunError(f"cannot read plan {str(path)!r}: {exc.strerror}",
+                           hint="check the path of the .tiss file") from None
+        name = str(path)
+    else:
+        source, name = plan, "<plan>"
+    program = tisslang.parse(source, name)
+    problems = [d for d in check_program(program) if d.severity == "error"]
+    if problems:
+        raise TissSyntaxError(problems)
+    return program, source
+
+
+def check_program(program: ast.Program) -> list:
+    try:
+        from tisslang.checker import check
+    except ImportError:
+        return []
+    return check(program)
+
+
+def run_plan(plan, workspace: str | Path = ".", *, sandbox: str = "auto", review=None,
+             choose: str = "auto", model=None, tools=None, display=None,
+             journal: bool = True) -> RunOutcome:
+    """Run a whole plan (path, text or Program) in a new run folder."""
+    program, source = load_plan(plan)
+    with Session(workspace, sandbox=sandbox, review=review, choose=choose, model=model,
+                 tools=tools, display=display, journal=journal, source=source) as session:
+        return session.run_program(program)
+
+
+def resume_run(run_id: str, workspace: str | Path = ".", *, verdict: str | None = None,
+               sandbox: str | None = None, review=None, choose: str = "auto", model=None,
+               tools=None, display=None) -> RunOutcome:
+    """Continue a run after its last completed statement; ``verdict``
+    (approve/reject) answers the review or PAUSE it stopped at."""
+    folder = RunFolder.open(Path(workspace), run_id)
+    info = folder.summary()
+    if info["status"] not in RESUMABLE:
+        raise RunError(f"run {run_id} already ended: {info['status']}; only a paused, interrupted or "
+                       "crashed run can be resumed", hint="start it again with `tiss run`")
+    started = next((e for e in folder.events() if e["event"] == "run_started"), {})
+    program = tisslang.parse(folder.plan_source, started.get("path", "plan.tiss"))
+    state = folder.restore()
+    with Session(workspace, sandbox=sandbox or started.get("sandbox", "auto"), review=review,
+                 choose=choose, model=model, tools=tools, display=display, folder=folder,
+                 state=state, verdict=verdict) as session:
+        return session.run_program(program, event="run_resumed")
+
+
+# --- neighbours: tools and user configuration ------------------------------------
+
+
+def installed_tools() -> dict:
+    """Tools from installed plugins (entry point group ``tisslang.tools``)."""
+    from importlib.metadata import entry_points
+    return {point.name: point.load() for point in entry_points(group="tisslang.tools")}
+
+
+def user_settings() -> dict:
+    """The user's sandbox settings from runtime/config.py, when it exists."""
+    try:
+        from .config import load_config
+    except ImportError:
+        return {}
+    config = load_config()
+    if isinstance(config, dict):
+        return config
+    return {k: getattr(config, k) for k in dir(config) if not k.startswith("_")}
+
+
+def _sandbox_directives(stmts) -> dict:
+    """@image and @network configure the sandbox, which is one per run, so
+    only those at file or task level count."""
+    found = {}
+    for stmt in stmts:
+        if type(stmt) is ast.Directive and stmt.name in ("image", "network"):
+            if isinstance(stmt.value, ast.Template) and all(isinstance(p, ast.Text) for p in stmt.value.parts):
+                found[stmt.name] = "".join(p.value for p in stmt.value.parts)
+            elif isinstance(stmt.value, ast.Literal):
+                found[stmt.name] = "on" if stmt.value.value is True else str(stmt.value.value)
+    return found
