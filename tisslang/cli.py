@@ -1,0 +1,181 @@
+"""``tiss check``, ``tiss fmt`` and ``tiss parse`` (ARCHITECTURE.md, CLI contract).
+
+Each takes files, or ``-`` for standard input, so editors and scripts can pipe
+a buffer through them. Exit codes: 0 fine, 1 ``fmt --check`` found a file to
+reformat, 2 a file is unreadable or has errors (TISSLANG.md §8).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from .errors import Diagnostic, TissSyntaxError
+
+EXIT_OK, EXIT_WOULD_CHANGE, EXIT_ERROR = 0, 1, 2
+
+
+def register(subparsers) -> None:
+    check = subparsers.add_parser(
+        "check", help="parse and statically check plans",
+        description="Report syntax errors and checker findings, one per problem.")
+    check.add_argument("files", nargs="+", metavar="FILE", help="a .tiss plan, or - for stdin")
+    check.set_defaults(func=cmd_check)
+
+    fmt = subparsers.add_parser(
+        "fmt", help="rewrite plans in the canonical style",
+        description="Format plans in place; '-' reads stdin and prints the result.")
+    fmt.add_argument("files", nargs="+", metavar="FILE", help="a .tiss plan, or - for stdin")
+    fmt.add_argument("--check", action="store_true",
+                     help="change nothing; exit 1 if a file would be reformatted")
+    fmt.set_defaults(func=cmd_fmt)
+
+    parse = subparsers.add_parser(
+        "parse", help="print a plan's syntax tree",
+        description="Print the AST of a plan (as JSON with --json).")
+    parse.add_argument("file", metavar="FILE", help="a .tiss plan, or - for stdin")
+    parse.add_argument("--json", action="store_true", help="print the AST as JSON")
+    parse.set_defaults(func=cmd_parse)
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _read(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    path = Path(name)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _Unreadable(f"{name}: error: no such file") from None
+    except IsADirectoryError:
+        raise _Unreadable(f"{name}: error: is a directory, not a .tiss file") from None
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(f"{name}: error: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise _Unreadable(f"{name}: error: cannot read: {exc.strerror}") from None
+
+
+def _display_name(name: str) -> str:
+    return "<stdin>" if name == "-" else name
+
+
+def _report(diagnostics: list[Diagnostic], source: str | None = None) -> None:
+    lines = source.splitlines() if source is not None else []
+    for diagnostic in diagnostics:
+        if diagnostic.source_line is None and 0 < diagnostic.line <= len(lines):
+            diagnostic = dataclasses.replace(diagnostic, source_line=lines[diagnostic.line - 1])
+        print(diagnostic.format(), file=sys.stderr)
+
+
+def cmd_check(args) -> int:
+    from . import parse
+
+    status = EXIT_OK
+    for name in args.files:
+        try:
+            source = _read(name)
+            program = parse(source, _display_name(name))
+        except _Unreadable as exc:
+            print(exc, file=sys.stderr)
+            status = EXIT_ERROR
+            continue
+        except TissSyntaxError as exc:
+            _report(exc.diagnostics)
+            status = EXIT_ERROR
+            continue
+        findings = _run_checker(program)
+        _report(findings, source)
+        if any(d.severity == "error" for d in findings):
+            status = EXIT_ERROR
+    return status
+
+
+def _run_checker(program) -> list[Diagnostic]:
+    try:
+        from .checker import check
+    except ModuleNotFoundError as exc:
+        if exc.name != "tisslang.checker":
+            raise
+        print(f"{program.path}: warning: the static checker is not installed; "
+              "only the syntax was checked", file=sys.stderr)
+        return []
+    return list(check(program))
+
+
+def cmd_fmt(args) -> int:
+    try:
+        from .formatter import format_source
+    except ModuleNotFoundError as exc:
+        if exc.name != "tisslang.formatter":
+            raise
+        print("tiss fmt: error: the formatter (tisslang/formatter.py) is not installed",
+              file=sys.stderr)
+        return EXIT_ERROR
+
+    status = EXIT_OK
+    for name in args.files:
+        try:
+            source = _read(name)
+            formatted = format_source(source, _display_name(name))
+        except _Unreadable as exc:
+            print(exc, file=sys.stderr)
+            status = EXIT_ERROR
+            continue
+        except TissSyntaxError as exc:
+            _report(exc.diagnostics)
+            status = EXIT_ERROR
+            continue
+        changed = formatted != source
+        if args.check:
+            if changed:
+                print(f"would reformat {_display_name(name)}", file=sys.stderr)
+                status = max(status, EXIT_WOULD_CHANGE)
+        elif name == "-":
+            sys.stdout.write(formatted)
+        elif changed:
+            Path(name).write_text(formatted, encoding="utf-8")
+            print(f"reformatted {name}", file=sys.stderr)
+    return status
+
+
+def cmd_parse(args) -> int:
+    from . import parse
+    from .jsonast import to_json
+
+    try:
+        program = parse(_read(args.file), _display_name(args.file))
+    except _Unreadable as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_ERROR
+    except TissSyntaxError as exc:
+        _report(exc.diagnostics)
+        return EXIT_ERROR
+    tree = to_json(program)
+    if args.json:
+        print(json.dumps(tree, indent=2, ensure_ascii=False))
+    else:
+        _print_outline(tree, 0)
+    return EXIT_OK
+
+
+def _print_outline(node, depth: int) -> None:
+    """A compact tree: one line per node with its position."""
+    if isinstance(node, list):
+        for item in node:
+            _print_outline(item, depth)
+        return
+    if not isinstance(node, dict) or "type" not in node:
+        return
+    scalars = {k: v for k, v in node.items()
+               if k not in ("type", "line", "col", "end_line", "end_col")
+               and not isinstance(v, (dict, list))}
+    detail = " ".join(f"{k}={v!r}" for k, v in scalars.items())
+    print(f"{'  ' * depth}{node['type']} {node['line']}:{node['col']} {detail}".rstrip())
+    for key, value in node.items():
+        if isinstance(value, (dict, list)):
+            _print_outline(value, depth + 1)

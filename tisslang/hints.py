@@ -1,0 +1,312 @@
+"""Turning Lark's parse errors into messages a plan author understands.
+
+Lark knows which terminals it expected; a user wants "expected a quoted
+string after RUN" and a hint. Everything here is only called once a parse
+has failed, so it favours clarity over speed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lexer import Token
+
+from .errors import Diagnostic
+
+# Keywords that begin a statement (TISSLANG.md §2, §3, §6).
+STATEMENT_KEYWORDS = (
+    "TASK", "SETUP", "STEP", "OPTION", "RUN", "WRITE", "APPEND", "READ", "ASSERT",
+    "PROMPT_AGENT", "CALL", "VAR", "LOG", "SET_BUDGET", "REQUEST_REVIEW", "PAUSE",
+    "IF", "ELSE", "PARALLEL", "CHOOSE", "ESTIMATE_COST", "TRY", "CATCH", "RETRY",
+)
+# Every upper-case word of the language, for "keywords are upper case" hints.
+KEYWORDS = frozenset(STATEMENT_KEYWORDS + (
+    "TIMEOUT", "AS", "INTO", "THEN", "AND", "OR", "NOT", "FILE", "CONTAINS",
+    "MATCHES", "STARTS_WITH", "ENDS_WITH", "IS_EMPTY", "IS_NOT_EMPTY", "EXISTS",
+))
+_LOWER_WORDS = {"true": "TRUE", "false": "FALSE", "null": "NULL"}
+
+# How each terminal is named in a message.
+_TERMINAL_WORDS = {
+    "STRING": "a quoted string",
+    "HEREDOC": "a heredoc (<<EOF)",
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "DURATION": "a duration such as 30s",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "COMMA": "','",
+    "COLON": "':'",
+    "EQUAL": "'='",
+    "DOT": "'.'",
+    "CMP_OP": "a comparison such as ==",
+    "DIRECTIVE": "a directive such as @persona",
+    "_NL": "the end of the line",
+    "$END": "the end of the file",
+}
+_VALUE_STARTS = {"STRING", "NUMBER", "NAME", "LSQB", "LBRACE", "TRUE", "FALSE", "NULL",
+                 "FILE", "DURATION", "LPAR", "NOT"}
+
+
+def did_you_mean(word: str, candidates) -> str | None:
+    """The closest candidate within a small edit distance, if any."""
+    best, best_distance = None, max(1, len(word) // 3) + 1
+    for candidate in candidates:
+        distance = edit_distance(word.upper(), candidate.upper())
+        if distance < best_distance:
+            best, best_distance = candidate, distance
+    return best
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance, with a transposition counted as one edit."""
+    previous2, previous = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def describe_expected(expected) -> str:
+    expected = set(expected)
+    statements = expected & set(STATEMENT_KEYWORDS)
+    words = []
+    if len(statements) > 3:
+        words.append("a statement")
+        expected -= statements
+    if len(expected & _VALUE_STARTS) > 4:
+        words.append("a value or condition")
+        expected -= _VALUE_STARTS
+    for name in sorted(expected, key=_order):
+        if name in ("WS", "COMMENT"):
+            continue
+        word = _TERMINAL_WORDS.get(name)
+        if word is None:
+            word = name if name.isupper() else f"'{name}'"
+        if word not in words:
+            words.append(word)
+    if not words:
+        return "something else"
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+_FIRST = ("STRING", "HEREDOC", "NAME", "NUMBER", "DURATION")
+
+
+def _order(name: str):
+    # What the user most likely meant first; punctuation and end of line last.
+    if name in _FIRST:
+        return (0, _FIRST.index(name), name)
+    return (1 + (name in ("_NL", "$END")), 0, name)
+
+
+def describe_token(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    if token.type == "_NL":
+        return "the end of the line"
+    if token.type == "STRING":
+        return f"the string {token.value}"
+    if token.type == "HEREDOC":
+        return f"the heredoc {token.value}"
+    return f"'{token.value}'"
+
+
+def statement_keyword(state) -> Token | None:
+    """The keyword that began the statement being parsed when the error hit."""
+    for value in reversed(getattr(state, "value_stack", ()) or ()):
+        if isinstance(value, Token) and value.type in STATEMENT_KEYWORDS:
+            return value
+        if isinstance(value, Token) and value.type in ("LBRACE", "_NL"):
+            return None
+    return None
+
+
+def last_token(state) -> Token | None:
+    stack = getattr(state, "value_stack", None) or ()
+    if stack and isinstance(stack[-1], Token):
+        return stack[-1]
+    return None
+
+
+# --- brackets: where was the block opened that never closed? -------------------
+
+_BRACKET_ITEMS = re.compile(r'''"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|\#[^\n]*|[{}\[\]()\n]''')
+_PAIRS = {"}": "{", "]": "[", ")": "("}
+
+
+def brace_balance(line: str) -> tuple[int, int]:
+    """('}' without a '{', '{' without a '}') on one line."""
+    closes, opens = 0, 0
+    for match in _BRACKET_ITEMS.finditer(line):
+        char = match.group()
+        if char == "{":
+            opens += 1
+        elif char == "}":
+            if opens:
+                opens -= 1
+            else:
+                closes += 1
+    return closes, opens
+
+
+def find_unclosed_opener(text: str) -> tuple[int, int, str] | None:
+    """(line, col, char) of the bracket most likely left unclosed.
+
+    A closer whose indentation differs from its opener's line betrays the
+    real culprit (the `}` of the TASK closed the STEP that lost its own);
+    otherwise the innermost opener still open at the end of the file.
+    """
+    stack = []  # (char, line, col, indent of the opener's line)
+    line, line_start = 1, 0
+    suspect = None
+    for match in _BRACKET_ITEMS.finditer(text):
+        char = match.group()
+        if char == "\n":
+            line, line_start = line + 1, match.end()
+            continue
+        if char[0] in "\"'#":
+            continue
+        col = match.start() - line_start + 1
+        line_end = text.find("\n", line_start)
+        line_text = text[line_start:line_end if line_end >= 0 else len(text)]
+        indent = len(line_text) - len(line_text.lstrip())
+        if char in "{[(":
+            stack.append((char, line, col, indent))
+        elif stack and stack[-1][0] == _PAIRS[char]:
+            opener = stack.pop()
+            closer_starts_line = not line_text[:col - 1].strip()
+            if suspect is None and closer_starts_line and indent != opener[3]:
+                suspect = opener
+    if not stack:
+        return None
+    chosen = suspect if suspect is not None else stack[-1]
+    return chosen[1], chosen[2], chosen[0]
+
+
+# --- the diagnostic for one Lark error ------------------------------------------
+
+
+def syntax_diagnostic(error: UnexpectedInput, text: str, lines: list[str], path: str) -> Diagnostic:
+    line = max(getattr(error, "line", 1) or 1, 1)
+    col = max(getattr(error, "column", 1) or 1, 1)
+    if isinstance(error, UnexpectedCharacters):
+        message, hint, line, col = _unexpected_character(error, text, lines, line, col)
+    elif isinstance(error, UnexpectedToken):
+        message, hint, line, col = _unexpected_token(error, text, lines, line, col)
+    else:  # pragma: no cover - Lark's LALR raises only the two above
+        message, hint = str(error).splitlines()[0], None
+    source_line = lines[line - 1] if 0 < line <= len(lines) else None
+    return Diagnostic(path, line, col, message, hint=hint, source_line=source_line)
+
+
+def _unexpected_character(error, text, lines, line, col):
+    char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
+    if char in "\"'":
+        if string_continues_on(text, error.pos_in_stream):
+            return ("a quoted string cannot span lines (raw newline in the string)",
+                    "close the string on the same line, write \\n for a line break, "
+                    "or use a heredoc: WRITE \"file\" <<EOF … EOF", line, col)
+        return ("unterminated string: no closing " + char + " on this line",
+                f"add the closing {char} at the end of the string", line, col)
+    special = {
+        "&": ("use the keyword AND", "'&&' is written AND in TissLang"),
+        "|": ("use the keyword OR", "'||' is written OR in TissLang"),
+        "!": ("use NOT or !=", "negate a condition with NOT; compare with !="),
+        "=": ("a single '=' only assigns in VAR and SET_BUDGET", "compare with =="),
+        "$": ("shell variables are not TissLang syntax",
+              "put shell code inside a quoted RUN command; use {{name}} for TissLang values"),
+    }
+    if char in special:
+        message, hint = special[char]
+        return f"unexpected '{char}': {message}", hint, line, col
+    shown = char if char.strip() else repr(char)
+    return f"unexpected character '{shown}'", None, line, col
+
+
+def string_continues_on(text: str, pos: int) -> int:
+    """How many lines the string opened at ``pos`` would run on to, if it was
+    meant to close on the next line (its closing quote ends that line), else 0.
+    This tells "raw newline in a string" apart from "unterminated string"."""
+    quote = text[pos]
+    first_end = text.find("\n", pos)
+    if first_end < 0:
+        return 0
+    next_end = text.find("\n", first_end + 1)
+    next_line = text[first_end + 1:next_end if next_end >= 0 else len(text)]
+    match = re.match(r"(?:[^%s\\]|\\.)*%s(.*)" % (quote, quote), next_line)
+    if match and (not match.group(1).strip() or match.group(1).strip().startswith(("#", "AS", "INTO", "TIMEOUT", "}", "{"))):
+        return 1
+    return 0
+
+
+def _unexpected_token(error: UnexpectedToken, text, lines, line, col):
+    token = error.token
+    expected = set(error.accepts or error.expected or ())
+    keyword = statement_keyword(error.state)
+    previous = last_token(error.state)
+
+    if token.type == "$END":
+        opener = find_unclosed_opener(text)
+        if opener is not None and ("RBRACE" in expected or "RSQB" in expected or "RPAR" in expected):
+            o_line, o_col, char = opener
+            closer = {"{": "}", "[": "]", "(": ")"}[char]
+            what = "block" if char == "{" else ("list" if char == "[" else "parenthesis")
+            return (f"unclosed '{char}': this {what} is never closed",
+                    f"add the matching '{closer}' (the file ended while it was still open)",
+                    o_line, o_col)
+        last = len(lines)
+        return (f"unexpected end of file: expected {describe_expected(expected)}",
+                None, last, len(lines[-1]) + 1 if lines else 1)
+
+    if token.type == "RBRACE" and "RBRACE" not in expected and _at_statement_start(expected):
+        return ("unexpected '}': there is no open block to close here",
+                "remove it, or check that every '{' above is closed once", line, col)
+
+    if token.type == "NAME":
+        word = token.value
+        upper = word.upper()
+        lowered_expected = {t for t in expected if t in KEYWORDS or t in _LOWER_WORDS.values()}
+        if word in _LOWER_WORDS.values() or (upper in KEYWORDS and word != upper):
+            if upper in lowered_expected or _at_statement_start(expected) and upper in STATEMENT_KEYWORDS:
+                return (f"keywords are upper case: '{word}' should be '{upper}'",
+                        f"did you mean {upper}?", line, col)
+        if _at_statement_start(expected):
+            guess = did_you_mean(word, STATEMENT_KEYWORDS)
+            hint = (f"did you mean {guess}?" if guess else
+                    "a statement starts with a keyword such as RUN, WRITE, ASSERT, STEP or VAR")
+            return f"unknown command '{word}'", hint, line, col
+        guess = did_you_mean(word, sorted(t for t in expected if t.isupper() and t in KEYWORDS))
+        if guess:
+            return (f"unexpected '{word}': expected {describe_expected(expected)}",
+                    f"did you mean {guess}?", line, col)
+
+    where = f" after {previous.value}" if previous is not None and previous.type in KEYWORDS else (
+        f" in {keyword.value}" if keyword is not None else "")
+    message = f"expected {describe_expected(expected)}{where}, found {describe_token(token)}"
+    hint = None
+    if "STRING" in expected and token.type not in ("STRING", "_NL"):
+        rest = lines[line - 1][col - 1:].split("#")[0].strip() if 0 < line <= len(lines) else token.value
+        if keyword is not None and rest:
+            hint = f'quote it: {keyword.value} "{rest}"' if previous is keyword else f'quote it: "{rest}"'
+    elif token.type == "_NL" and "LBRACE" in expected:
+        hint = "open the block with '{' on the same line"
+    elif "STRING" in expected and token.type == "_NL":
+        hint = None
+    return message, hint, line, col
+
+
+def _at_statement_start(expected) -> bool:
+    return len(set(expected) & set(STATEMENT_KEYWORDS)) > 3
