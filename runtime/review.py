@@ -50,8 +50,22 @@ def make_reviewer(policy: str | Reviewer | None) -> Reviewer:
     raise ValueError(f"unknown review policy {policy!r}; use one of {', '.join(POLICIES)}")
 
 
-def ask_on_terminal(request: Request, read=input, write=print) -> Answer:
-    """Ask at the terminal until the answer is understood."""
+def _read(prompt: str) -> str:
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    if not line:
+        return "pause"    # stdin closed: nobody can answer now
+    return line
+
+
+def _write(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def ask_on_terminal(request: Request, read=_read, write=_write) -> Answer:
+    """Ask at the terminal (on stderr, so --json keeps stdout clean) until
+    the answer is understood."""
     if request.kind == "choose":
         write(f"\n? {request.message}")
         for number, option in enumerate(request.options, 1):

@@ -79,9 +79,12 @@ class LazySandbox:
 
     def __call__(self):
         if self.opened is None:
-            from .sandbox import open_sandbox
-            sandbox = open_sandbox(self.kind, self.config_for())
-            sandbox.start()
+            from .sandbox import SandboxError, open_sandbox
+            try:
+                sandbox = open_sandbox(self.kind, self.config_for())
+                sandbox.start()
+            except SandboxError as exc:
+                raise Stop(f"cannot start the {self.kind} sandbox: {exc}", hint=exc.hint) from None
             self.opened = sandbox
         return self.opened
 
