@@ -34,7 +34,7 @@ import json
 import os
 import re
 from collections import Counter, defaultdict
-from itertools import chain
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Iterable
 
@@ -72,6 +72,7 @@ N_BYTES = 256
 # Distinct pieces kept in the encoding cache; past this the cache starts afresh
 # so memory stays bounded on endless streams of new words.
 CACHE_LIMIT = 200_000
+NOT_MERGEABLE = 2**62  # the "rank" of a pair that no merge combines
 
 
 class TokenizerFileError(ValueError):
@@ -90,7 +91,7 @@ class Tokenizer:
         _check_specials(specials)
         self._specials = {tok: N_BYTES + i for i, tok in enumerate(specials)}
         self.merges = [tuple(pair) for pair in merges]
-        first_merge = N_BYTES + len(specials)
+        first_merge = self._first_merge = N_BYTES + len(specials)
         # rank of a pair = its new id; lower ids were learnt earlier and apply first
         self._ranks = {pair: first_merge + i for i, pair in enumerate(self.merges)}
         self._token_bytes = [bytes([b]) for b in range(N_BYTES)]
@@ -172,14 +173,17 @@ class Tokenizer:
         return list(chain.from_iterable(map(cache.__getitem__, pieces)))
 
     def _bpe(self, data: bytes) -> tuple[int, ...]:
-        """Apply the merges to one piece: always the lowest-ranked pair present."""
+        """Apply the merges to one piece: always the earliest-learnt pair present.
+
+        A pair's rank is the id it merges into, so the smallest rank present
+        is both the next merge to apply and its new id."""
         ids = list(data)
-        ranks = self._ranks
+        rank_of = self._ranks.get
         while len(ids) > 1:
-            best = min(zip(ids, ids[1:]), key=lambda pair: ranks.get(pair, float("inf")))
-            if best not in ranks:
+            rank = min(map(rank_of, zip(ids, ids[1:]), repeat(NOT_MERGEABLE)))
+            if rank == NOT_MERGEABLE:
                 break
-            ids = merge_pair(ids, best, ranks[best])
+            ids = merge_pair(ids, self.merges[rank - self._first_merge], rank)
         return tuple(ids)
 
     def _splitter_for(self, allowed_special) -> re.Pattern | None:
