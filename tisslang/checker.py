@@ -27,7 +27,6 @@ whole check is linear in the size of the plan (times the nesting depth).
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -35,6 +34,8 @@ from typing import Union
 
 from . import ast as A
 from .errors import Diagnostic
+from .hints import did_you_mean
+from .parser import parse_duration
 
 ALWAYS_DEFINED = frozenset({"LAST_RUN", "LAST_PROMPT", "LAST_REVIEW", "LAST_COST", "BUDGET"})
 CATCH_ONLY = "LAST_ERROR"
@@ -45,7 +46,6 @@ BUDGET_KEYS = ("EXECUTION_TIME", "API_CALLS", "TOKEN_COUNT", "RUN_COUNT")
 KNOWN_DIRECTIVES = ("persona", "output", "language", "timeout", "image", "env",
                     "max_output", "network")
 
-DURATION_TEXT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 SIZE_TEXT = re.compile(r"^\s*\d+(?:\.\d+)?\s*(B|KB|MB|GB)\s*$", re.IGNORECASE)
 
 def check(program: A.Program, *, source: str | None = None,
@@ -64,21 +64,6 @@ def check(program: A.Program, *, source: str | None = None,
         found = [replace(d, source_line=lines[d.line - 1])
                  if 0 < d.line <= len(lines) else d for d in found]
     return found
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """The closest of ``choices`` to ``word`` by edit similarity, if any is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def parse_duration_text(text: str) -> float | None:
-    """Seconds in a duration spelling like ``500ms`` or ``5m``; None if invalid."""
-    match = DURATION_TEXT.match(text)
-    if not match:
-        return None
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match.group(2)]
-    return float(match.group(1)) * scale
 
 
 # --- Flow state ----------------------------------------------------------------
@@ -416,7 +401,7 @@ class _Checker:
             if not isinstance(value, A.Template):  # an interpolated string is checked at run time
                 self.report(where, f"{what} needs a duration", hint=hint)
             return
-        seconds = parse_duration_text(text)
+        seconds = parse_duration(text.strip())
         if seconds is None:
             self.report(where, f'invalid duration "{text}" for {what}', hint=hint)
         elif seconds <= 0:

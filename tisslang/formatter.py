@@ -21,15 +21,12 @@ from collections.abc import Sequence
 from typing import Union
 
 from . import ast as A
+from .hints import KEYWORDS
 
 INDENT = "    "
 
-KEYWORDS = frozenset("""
-    TASK SETUP STEP OPTION RUN TIMEOUT AS WRITE APPEND READ ASSERT PROMPT_AGENT
-    INTO CALL VAR LOG SET_BUDGET REQUEST_REVIEW PAUSE IF THEN ELSE PARALLEL
-    CHOOSE ESTIMATE_COST TRY CATCH RETRY FILE NOT AND OR CONTAINS MATCHES
-    STARTS_WITH ENDS_WITH IS_EMPTY IS_NOT_EMPTY EXISTS true false null
-""".split())
+# Words that cannot be bare object keys (they would read as keywords).
+RESERVED = KEYWORDS | {"true", "false", "null"}
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -94,11 +91,11 @@ def format_expr(expr: A.Expr, context: int = PREC_OR) -> str:
 def _expr(expr: A.Expr) -> tuple[str, int]:
     if isinstance(expr, A.Logical):
         prec = PREC_OR if expr.op == "OR" else PREC_AND
-        # Left-associative: a right operand of the same level needs parentheses.
-        return (f"{format_expr(expr.left, prec)} {expr.op} "
-                f"{format_expr(expr.right, prec + 1)}", prec)
+        return f"{_logical_operand(expr.left, expr.op, True)} {expr.op} " \
+               f"{_logical_operand(expr.right, expr.op, False)}", prec
     if isinstance(expr, A.Not):
-        return "NOT " + format_expr(expr.operand, PREC_NOT), PREC_NOT
+        # NOT binds looser than a comparison; parentheses say so: NOT (a == b).
+        return "NOT " + format_expr(expr.operand, PREC_ATOM), PREC_NOT
     if isinstance(expr, A.Compare):
         op = OPERATOR_SPELLING.get(expr.op, expr.op)
         return (f"{format_expr(expr.left, PREC_ATOM)} {op} "
@@ -107,6 +104,16 @@ def _expr(expr: A.Expr) -> tuple[str, int]:
         return (f"{format_expr(expr.operand, PREC_ATOM)} {PREDICATE_SPELLING[expr.op]}",
                 PREC_COMPARE)
     return _atom(expr), PREC_ATOM
+
+
+def _logical_operand(operand: A.Expr, op: str, left: bool) -> str:
+    """AND/OR operands: a nested AND/OR is parenthesised unless it is the left
+    operand of the same operator (``a AND b AND c``), so ``(a AND b) OR c``
+    reads the way it parses."""
+    text = format_expr(operand)
+    if isinstance(operand, A.Logical) and not (left and operand.op == op):
+        return f"({text})"
+    return text
 
 
 def _atom(expr: A.Expr) -> str:
@@ -139,7 +146,7 @@ def _literal(value: Union[int, float, bool, None]) -> str:
 
 
 def _key(key: str) -> str:
-    return key if IDENTIFIER.match(key) and key not in KEYWORDS else quote(key)
+    return key if IDENTIFIER.match(key) and key not in RESERVED else quote(key)
 
 
 # --- Statements ---------------------------------------------------------------
@@ -375,7 +382,7 @@ class _Formatter:
         for line in _heredoc_text(heredoc).split("\n")[:-1]:
             self.lines.append(indent + line if line else "")
         self.lines.append(indent + heredoc.delimiter)
-        self.last_line = max(self.last_line, stmt.span.end_line)
+        self.last_line = max(self.last_line, stmt.span.end_line, heredoc.span.end_line)
 
 
 def _heredoc_text(heredoc: A.Heredoc) -> str:

@@ -17,7 +17,7 @@ import re
 
 from pygments.lexer import RegexLexer, include, words
 from pygments.token import (Comment, Error, Keyword, Name, Number, Operator,
-                            Punctuation, String, Text, Whitespace)
+                            Punctuation, String, Whitespace)
 
 COMMANDS = ("RUN", "WRITE", "APPEND", "READ", "ASSERT", "PROMPT_AGENT", "CALL",
             "VAR", "LOG", "SET_BUDGET", "REQUEST_REVIEW", "PAUSE")
