@@ -119,6 +119,9 @@ class Tokenizer:
         corpus runs out of pairs first, training stops early and the result
         has a smaller ``vocab_size``.
         """
+        if isinstance(texts, (str, bytes)):
+            raise ValueError("texts must be an iterable of strings, not one string; "
+                             "pass [text] to train on a single text")
         specials = list(special_tokens)
         _check_specials(specials)
         n_merges = vocab_size - N_BYTES - len(specials)
@@ -253,17 +256,19 @@ class Tokenizer:
             raise ValueError(f"this tokenizer has no special token {token!r}; retrain it with "
                              f"special_tokens including it (it has {sorted(self._specials)})") from None
 
+    # The framing tokens; None when a tokenizer was trained without them (like
+    # model.data.ByteTokenizer), so callers can test for them.
     @property
-    def bos_id(self) -> int:
-        return self.special_id("<|bos|>")
+    def bos_id(self) -> int | None:
+        return self._specials.get("<|bos|>")
 
     @property
-    def eos_id(self) -> int:
-        return self.special_id("<|eos|>")
+    def eos_id(self) -> int | None:
+        return self._specials.get("<|eos|>")
 
     @property
-    def pad_id(self) -> int:
-        return self.special_id("<|pad|>")
+    def pad_id(self) -> int | None:
+        return self._specials.get("<|pad|>")
 
     # --- files ----------------------------------------------------------------
 

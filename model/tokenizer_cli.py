@@ -2,7 +2,7 @@
 
     tiss tokenizer train shakespeare --vocab-size 4096 -o tokenizer.json
     tiss tokenizer encode -t tokenizer.json "To be, or not to be"
-    tiss tokenizer decode -t tokenizer.json 2164 11 414 537 ...
+    tiss tokenizer decode -t tokenizer.json 428 318 44 545 337
 """
 
 from __future__ import annotations

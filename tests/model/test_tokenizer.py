@@ -176,6 +176,19 @@ def test_special_tokens_are_single_ids(tok):
     assert sorted(specials.values()) == list(range(256, FIRST_MERGE))
 
 
+def test_framing_ids_are_none_without_those_specials():
+    tok = Tokenizer([], special_tokens=("<|goal|>",))
+    assert tok.bos_id is None and tok.eos_id is None and tok.pad_id is None
+    assert tok.special_id("<|goal|>") == 256
+    with pytest.raises(ValueError, match=re.escape("no special token '<|bos|>'")):
+        tok.special_id("<|bos|>")
+
+
+def test_training_on_one_string_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"pass \[text\]"):
+        Tokenizer.train("to be or not to be", vocab_size=300)
+
+
 def test_allowed_special_controls_which_markers_count(tok):
     text = "<|bos|>hi<|eos|>"
     assert tok.bos_id not in tok.encode(text, allowed_special="none")
