@@ -337,14 +337,15 @@ class Interpreter:
         self.commit("step_started", key=key, name=name)
         if self.display:
             self.display.step_started(key, name)
-        status, error = "succeeded", None
+        status, error = "interrupted", None     # unless it ends some other way
         try:
             self.run_block(stmt.body, key + ".", ctx)
+            status = "succeeded"
         except RunError as exc:
             status, error = "failed", exc.report()
             raise
         except Stop as exc:
-            status = "paused" if isinstance(exc, Paused) else exc.status
+            status = exc.status
             raise
         finally:
             duration = round(time.time() - started, 3)

@@ -167,14 +167,31 @@ class RunFolder:
     def summary(self) -> dict:
         """run_id, status, plan name, start time, for ``tiss runs``."""
         info = {"run_id": self.run_id, "status": "crashed", "plan": "?", "started": None, "ended": None}
+        pid = None
         for event in self.events():
             if event["event"] == "run_started":
                 info.update(plan=event.get("plan", "?"), started=info["started"] or event["t"], status="running")
-            elif event["event"] in ("run_done",):
+            elif event["event"] == "run_done":
                 info.update(status=event["status"], ended=event["t"])
             elif event["event"] == "run_resumed":
                 info.update(status="running", ended=None)
+            pid = event.get("pid", pid)
+        if info["status"] == "running" and not _alive(pid):
+            info["status"] = "crashed"
         return info
+
+
+def _alive(pid) -> bool:
+    """Is the process that wrote the run still there? (A killed run is not.)"""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def list_runs(workspace: Path) -> list[RunFolder]:

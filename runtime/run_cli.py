@@ -66,14 +66,14 @@ def _common(parser) -> None:
 def cmd_run(args) -> int:
     from .session import load_plan, run_plan
     try:
-        program, _ = load_plan(Path(args.plan))
+        program, source = load_plan(Path(args.plan))
     except Exception as exc:
         return _usage_error(exc)
     if args.dry_run:
         return dry_run(program, Path(args.workspace), args.json)
     display = _display(args.json)
     try:
-        outcome = run_plan(program, args.workspace, sandbox=_sandbox(args.sandbox),
+        outcome = run_plan(program, args.workspace, source=source, sandbox=_sandbox(args.sandbox),
                            review=args.review, choose=args.choose or "auto", display=display)
     finally:
         display.close()

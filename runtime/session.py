@@ -26,7 +26,7 @@ from .review import make_reviewer
 from .state import State
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "rejected": 3, "paused": 75, "interrupted": 130}
-RESUMABLE = ("paused", "interrupted", "running", "crashed")
+RESUMABLE = ("paused", "interrupted", "crashed")
 
 
 @dataclass
@@ -222,18 +222,18 @@ def load_plan(plan: str | Path | ast.Program) -> tuple[ast.Program, str]:
     """A Program and its source from a path, TissLang text or a Program.
     Raises TissSyntaxError for parse errors and for checker errors."""
     if isinstance(plan, ast.Program):
-        return plan, ""
-    if isinstance(plan, Path) or (isinstance(plan, str) and plan.endswith(".tiss") and "\n" not in plan):
+        program, source = plan, ""
+    elif isinstance(plan, Path) or (isinstance(plan, str) and plan.endswith(".tiss") and "\n" not in plan):
         path = Path(plan)
         try:
             source = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise RunError(f"cannot read plan {str(path)!r}: {exc.strerror}",
                            hint="check the path of the .tiss file") from None
-        name = str(path)
+        program = tisslang.parse(source, str(path))
     else:
-        source, name = plan, "<plan>"
-    program = tisslang.parse(source, name)
+        source = plan
+        program = tisslang.parse(source, "<plan>")
     problems = [d for d in check_program(program) if d.severity == "error"]
     if problems:
         raise TissSyntaxError(problems)
@@ -250,9 +250,11 @@ def check_program(program: ast.Program) -> list:
 
 def run_plan(plan, workspace: str | Path = ".", *, sandbox: str = "auto", review=None,
              choose: str = "auto", model=None, tools=None, display=None,
-             journal: bool = True) -> RunOutcome:
-    """Run a whole plan (path, text or Program) in a new run folder."""
-    program, source = load_plan(plan)
+             journal: bool = True, source: str | None = None) -> RunOutcome:
+    """Run a whole plan (path, text or Program) in a new run folder. For a
+    Program, pass its ``source`` too, or the run cannot be resumed."""
+    program, text = load_plan(plan)
+    source = source if source is not None else text
     with Session(workspace, sandbox=sandbox, review=review, choose=choose, model=model,
                  tools=tools, display=display, journal=journal, source=source) as session:
         return session.run_program(program)
@@ -265,10 +267,15 @@ def resume_run(run_id: str, workspace: str | Path = ".", *, verdict: str | None 
     (approve/reject) answers the review or PAUSE it stopped at."""
     folder = RunFolder.open(Path(workspace), run_id)
     info = folder.summary()
+    if info["status"] == "running":
+        raise RunError(f"run {run_id} is still running", hint="wait for it, or stop it with Ctrl-C first")
     if info["status"] not in RESUMABLE:
         raise RunError(f"run {run_id} already ended: {info['status']}; only a paused, interrupted or "
                        "crashed run can be resumed", hint="start it again with `tiss run`")
-    started = next((e for e in folder.events() if e["event"] == "run_started"), {})
+    started = next((e for e in folder.events() if e["event"] == "run_started"), None)
+    if started is None or not folder.plan_source.strip():
+        raise RunError(f"run {run_id} cannot be resumed: it is an interactive session or its plan was "
+                       "not saved", hint="start the plan again with `tiss run`")
     program = tisslang.parse(folder.plan_source, started.get("path", "plan.tiss"))
     state = folder.restore()
     with Session(workspace, sandbox=sandbox or started.get("sandbox", "auto"), review=review,
