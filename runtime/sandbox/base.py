@@ -14,6 +14,10 @@ from typing import Protocol
 
 
 DEFAULT_MAX_OUTPUT = 1024 * 1024  # bytes per stream
+TIMEOUT_EXIT_CODE = 124            # as coreutils' timeout(1)
+CANCELLED_EXIT_CODE = 137          # 128 + SIGKILL: cancel_all() or Ctrl-C
+# PATH inside isolated sandboxes (Docker, bubblewrap): nothing from the host's.
+SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass
@@ -41,6 +45,31 @@ class CommandResult:
     stderr_truncated: bool = False
     started_at: float = 0.0           # time.time() when the command started
     ended_at: float = 0.0
+
+
+# What a backend can promise; each backend lists the ones it gives in its
+# ``protections`` attribute, and tests/sandbox/test_security.py checks each
+# promise on every backend that makes it.
+PROTECTIONS = {
+    "timeout": "TIMEOUT kills the command and everything it started",
+    "output_cap": "output beyond max_output is cut, keeping head and tail",
+    "clean_env": "nothing of the tiss process's environment is visible",
+    "no_network": "no network unless allowed (not even the host's loopback)",
+    "read_only_host": "only the workspace and /tmp are writable (symlinks included)",
+    "no_shadow": "host secrets (/etc/shadow, home directories) are not readable",
+    "background_jobs": "background jobs (&, setsid, double fork) die with the RUN",
+    "fork_bomb": "a process limit contains fork bombs",
+    "memory_oom": "a memory limit kills memory bombs and reports OOM",
+}
+
+
+def command_env(config: SandboxConfig, extra: dict[str, str] | None, *, path: str,
+                home: str) -> dict[str, str]:
+    """The complete environment of one command: a fixed minimum, then the
+    run's base env, then the command's own. Nothing is inherited from the
+    process running tiss (no tokens or keys leak in)."""
+    return {"PATH": path, "HOME": home, "LANG": "C.UTF-8", "TMPDIR": "/tmp",
+            **config.env, **(extra or {})}
 
 
 class SandboxError(Exception):

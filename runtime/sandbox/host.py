@@ -1,8 +1,14 @@
 """The host backend: a plain subprocess in the workspace.
 
 No isolation at all: only used when chosen explicitly (``--sandbox host``),
-with a warning. Timeouts and output caps still apply, and the whole process
-group is killed on timeout, interrupt or close.
+with a warning. Timeouts and output caps still apply, the environment is
+built from scratch (nothing of the tiss process leaks in), and the command's
+process group is killed on exit, timeout, interrupt or close. A command that
+calls ``setsid`` leaves that group and can outlive the RUN here: only the
+isolated backends (docker, bwrap) guarantee that nothing survives.
+
+``SubprocessSandbox`` is also the base of the bubblewrap backend, which only
+changes the argv and adds limits.
 """
 
 from __future__ import annotations
@@ -13,39 +19,58 @@ import subprocess
 import threading
 import time
 
-from .base import CommandResult, SandboxConfig
+from .base import (
+    CANCELLED_EXIT_CODE, TIMEOUT_EXIT_CODE, CommandResult, SandboxConfig, command_env,
+)
 from .output import CappedBuffer
 
+DRAIN_SECONDS = 2  # after the command is dead, how long leftover writers may hold a pipe
 
-class HostSandbox:
-    name = "host"
+
+class SubprocessSandbox:
+    """Runs each command as a child process of tiss, in its own session."""
+
+    name = "subprocess"
+    protections: frozenset[str] = frozenset()
 
     def __init__(self, config: SandboxConfig):
         self.config = config
         self._procs: set[subprocess.Popen] = set()
+        self._cancelled: set[int] = set()
         self._lock = threading.Lock()
+
+    # Subclasses override these.
+    def argv(self, command: str) -> list[str]:
+        return ["/bin/sh", "-c", command]
+
+    def env(self, extra: dict[str, str] | None) -> dict[str, str]:
+        return command_env(self.config, extra, path=os.environ.get("PATH", "/usr/bin:/bin"),
+                           home=str(self.config.workspace))
+
+    def child_setup(self):
+        """A function to run in the child between fork and exec (limits,
+        cgroups), or None: without one, spawning is faster (no fork)."""
+        return None
 
     def start(self) -> None:
         self.config.workspace.mkdir(parents=True, exist_ok=True)
 
     def run(self, command, *, timeout=None, env=None, max_output=None) -> CommandResult:
         cap = max_output or self.config.max_output
-        full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.config.workspace),
-                    "LANG": "C.UTF-8", **self.config.env, **(env or {})}
-        started = time.time()
-        t0 = time.monotonic()
+        out, err = CappedBuffer(cap), CappedBuffer(cap)
+        oom_before = self.oom_kill_count()
+        started, t0 = time.time(), time.monotonic()
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", command], cwd=self.config.workspace, env=full_env,
+            self.argv(command), cwd=self.config.workspace, env=self.env(env),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=self.child_setup(),
         )
         with self._lock:
             self._procs.add(proc)
-        out, err = CappedBuffer(cap), CappedBuffer(cap)
         readers = [threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True),
                    threading.Thread(target=_pump, args=(proc.stderr, err), daemon=True)]
-        for r in readers:
-            r.start()
+        for reader in readers:
+            reader.start()
         timed_out = False
         try:
             try:
@@ -54,27 +79,45 @@ class HostSandbox:
                 timed_out = True
             _kill_group(proc)  # background children die with the command
             proc.wait()
-            for r in readers:
-                r.join(timeout=2)
-        except BaseException:
+            for reader in readers:
+                reader.join(timeout=DRAIN_SECONDS)
+        except BaseException:  # KeyboardInterrupt included: kill, then propagate
             _kill_group(proc)
             raise
         finally:
             with self._lock:
                 self._procs.discard(proc)
-        code = proc.returncode
-        if code < 0:
-            code = 128 - code  # killed by a signal: shell convention 128+N
+                cancelled = proc.pid in self._cancelled
+                self._cancelled.discard(proc.pid)
+        if timed_out:
+            code = TIMEOUT_EXIT_CODE
+        elif cancelled:
+            code = CANCELLED_EXIT_CODE
+        else:
+            code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
         return CommandResult(
-            exit_code=124 if timed_out else code, stdout=out.text(), stderr=err.text(),
+            exit_code=code, stdout=out.text(), stderr=err.text(),
             duration=time.monotonic() - t0, timed_out=timed_out,
+            oom_killed=self._oom_killed(code, oom_before),
             stdout_truncated=out.truncated, stderr_truncated=err.truncated,
             started_at=started, ended_at=time.time(),
         )
 
+    def oom_kill_count(self) -> int | None:
+        """The kernel's OOM-kill counter for our commands, if there is one."""
+        return None
+
+    def _oom_killed(self, exit_code: int, count_before: int | None) -> bool:
+        """SIGKILLed while the OOM counter went up (approximate when
+        commands run concurrently: the counter is shared)."""
+        if count_before is None or exit_code != 128 + signal.SIGKILL:
+            return False
+        return (self.oom_kill_count() or 0) > count_before
+
     def cancel_all(self) -> None:
         with self._lock:
             procs = list(self._procs)
+            self._cancelled.update(p.pid for p in procs)
         for proc in procs:
             _kill_group(proc)
 
@@ -87,6 +130,11 @@ class HostSandbox:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class HostSandbox(SubprocessSandbox):
+    name = "host"
+    protections = frozenset({"timeout", "output_cap", "clean_env"})
 
 
 def _pump(stream, buffer: CappedBuffer) -> None:

@@ -1,0 +1,151 @@
+"""The user's configuration: ``~/.config/quanta-tissu/config.yaml`` (or
+``$XDG_CONFIG_HOME/quanta-tissu/config.yaml``), overridden by the file named
+in ``$TISS_CONFIG``. Command-line flags win over it.
+
+Example::
+
+    sandbox:
+      backend: auto          # auto | docker | bwrap | host
+      image: null            # Docker image; null = the local image
+      memory_mb: 1024
+      pids: 256
+      cpus: 1.0
+      max_output: 1MB        # per stream; bytes or 64KB / 1MB
+      allow_network: false   # lets a plan's @network "on" take effect
+
+Other sections are kept in ``UserConfig.raw`` for the areas that read them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .sandbox.base import DEFAULT_MAX_OUTPUT, SandboxConfig
+
+CONFIG_ENV = "TISS_CONFIG"
+BACKEND_CHOICES = ("auto", "docker", "bwrap", "host")
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMG]?)B?\s*$", re.IGNORECASE)
+
+
+class ConfigError(Exception):
+    """The configuration file is unreadable or holds a bad value."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass
+class SandboxSettings:
+    backend: str = "auto"
+    image: str | None = None
+    memory_mb: int = 1024
+    pids: int = 256
+    cpus: float = 1.0
+    max_output: int = DEFAULT_MAX_OUTPUT
+    allow_network: bool = False
+
+    def sandbox_config(self, workspace: Path, run_id: str, *, image: str | None = None,
+                       network_requested: bool = False, max_output: int | None = None,
+                       env: dict[str, str] | None = None) -> SandboxConfig:
+        """The SandboxConfig of one run. The plan's ``@image`` wins over the
+        config's; the network is on only when the plan asks (``@network``)
+        AND the user allows it."""
+        return SandboxConfig(
+            workspace=Path(workspace), run_id=run_id, image=image or self.image,
+            network=network_requested and self.allow_network, memory_mb=self.memory_mb,
+            pids=self.pids, cpus=self.cpus, max_output=max_output or self.max_output,
+            env=dict(env or {}),
+        )
+
+
+@dataclass
+class UserConfig:
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    path: Path | None = None        # the file it came from; None = defaults only
+    raw: dict = field(default_factory=dict)
+
+
+def config_path() -> Path:
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV]).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "quanta-tissu" / "config.yaml"
+
+
+def load_config(path: Path | str | None = None) -> UserConfig:
+    """Read the configuration; defaults when the default file does not exist.
+    A file named explicitly ($TISS_CONFIG or ``path``) must exist."""
+    explicit = path is not None or bool(os.environ.get(CONFIG_ENV))
+    path = Path(path) if path is not None else config_path()
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"{path}: configuration file not found",
+                              hint=f"create it, or unset ${CONFIG_ENV}")
+        return UserConfig()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})",
+                          hint="fix the YAML syntax") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections",
+                          hint="start with `sandbox:`")
+    return UserConfig(sandbox=_sandbox_settings(data.get("sandbox") or {}, path),
+                      path=path, raw=data)
+
+
+def _sandbox_settings(section, path: Path) -> SandboxSettings:
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: `sandbox` must be a mapping", hint="e.g. `sandbox: {pids: 128}`")
+    settings = SandboxSettings()
+    for key, value in section.items():
+        where = f"{path}: sandbox.{key}"
+        if key == "backend":
+            if value not in BACKEND_CHOICES:
+                raise ConfigError(f"{where} is {value!r}", hint="use one of: " + ", ".join(BACKEND_CHOICES))
+            settings.backend = value
+        elif key == "image":
+            if value is not None and not (isinstance(value, str) and value.strip()):
+                raise ConfigError(f"{where} must be an image name", hint="e.g. python:3.12-slim, or null")
+            settings.image = value
+        elif key in ("memory_mb", "pids"):
+            setattr(settings, key, _positive(value, int, where))
+        elif key == "cpus":
+            settings.cpus = _positive(value, float, where)
+        elif key == "max_output":
+            settings.max_output = _size(value, where)
+        elif key == "allow_network":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where} must be true or false, not {value!r}")
+            settings.allow_network = value
+        else:
+            known = "backend, image, memory_mb, pids, cpus, max_output, allow_network"
+            raise ConfigError(f"{path}: unknown setting sandbox.{key}", hint=f"known: {known}")
+    return settings
+
+
+def _positive(value, kind, where):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (
+            kind is int and value != int(value)):
+        raise ConfigError(f"{where} must be a positive {'integer' if kind is int else 'number'}, "
+                          f"not {value!r}")
+    return kind(value)
+
+
+def _size(value, where) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = _SIZE.match(str(value))
+    if not match or int(match.group(1)) == 0:
+        raise ConfigError(f"{where} must be a size like 65536, 64KB or 1MB, not {value!r}")
+    return int(match.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[match.group(2).upper()]

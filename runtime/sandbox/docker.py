@@ -1,0 +1,340 @@
+"""The Docker backend: one hardened container per run, commands sent to the
+executor inside it over a Unix socket (see executor.py for why and how).
+
+The container: docker-init as PID 1, the executor as its main process,
+read-only root, the workspace the only writable bind besides a tmpfs /tmp
+(and the executor's socket directory), no network unless allowed, every
+capability dropped, no-new-privileges, a non-root user, pids/memory/CPU
+limits, labelled with the run id and the client process so stale containers
+from crashed runs can be reaped. It is auto-removed when the executor exits,
+which it does when the client's lease connection closes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .base import (
+    CANCELLED_EXIT_CODE, PROTECTIONS, SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError, command_env,
+)
+from .processes import process_tag, tag_alive
+from .image import BUILD_COMMAND, LOCAL_IMAGE, SANDBOX_UID, WORKSPACE, host_binds
+from .wire import recv_message, send_message
+
+LABEL = "org.quanta-tissu.sandbox"
+RUN_ID_LABEL = "org.quanta-tissu.run-id"
+CLIENT_LABEL = "org.quanta-tissu.client"  # "hostname:pid-start_time" of the tiss process
+EXECUTOR_DIR = "/.tiss/lib"               # this package, read-only
+SOCKET_DIR = "/.tiss/run"                 # the bind-mounted socket directory
+STARTUP_SECONDS = 20                      # generous: a loaded 2-core machine
+ANSWER_GRACE_SECONDS = 30                 # beyond the command's own timeout
+
+
+def engine_client(timeout: float = 60):
+    """A Docker SDK client, or a SandboxError saying how to get an engine."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+        return client
+    except Exception as exc:  # the SDK raises several unrelated types here
+        raise SandboxError(
+            f"no Docker engine answered ({exc.__class__.__name__}: {str(exc)[:200]})",
+            hint="start dockerd (or install docker.io), or use --sandbox bwrap",
+        ) from None
+
+
+def engine_problem(timeout: float = 2) -> str | None:
+    """Why no Docker engine can be used, or None if one answers in time."""
+    try:
+        engine_client(timeout).close()
+        return None
+    except SandboxError as exc:
+        return str(exc)
+
+
+class DockerSandbox:
+    name = "docker"
+    protections = frozenset(PROTECTIONS)
+
+    def __init__(self, config: SandboxConfig):
+        self.config = config
+        self.container = None
+        self._client = None
+        self._lease: socket.socket | None = None
+        self._socket_dir: Path | None = None
+        self._active: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._original_owner: tuple[int, int] | None = None  # see _sandbox_user
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self) -> None:
+        self._client = engine_client()
+        reap_stale_containers(self._client)
+        image = self._find_image()
+        try:
+            self._socket_dir = _make_socket_dir()
+            user = self._sandbox_user()
+            os.chown(self._socket_dir, *_ids(user))
+            self.container = self._client.containers.create(**self._container_spec(image, user))
+            self.container.start()
+            self._lease = self._wait_for_executor()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Kill every command, remove the container, give the workspace back."""
+        self.cancel_all()
+        if self._lease is not None:
+            self._lease.close()
+            self._lease = None
+        if self.container is not None:
+            _remove_container(self.container)
+            self.container = None
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
+        if self._original_owner is not None:
+            _chown_tree(self.config.workspace, SANDBOX_UID, *self._original_owner)
+            self._original_owner = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- commands ----------------------------------------------------------
+    def run(self, command, *, timeout=None, env=None, max_output=None) -> CommandResult:
+        if self._lease is None:
+            raise SandboxError("the Docker sandbox is not started (or already closed)")
+        request = {
+            "command": command, "timeout": timeout, "cwd": WORKSPACE,
+            "max_output": max_output or self.config.max_output,
+            "env": command_env(self.config, env, path=SANDBOX_PATH, home="/tmp"),
+        }
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with self._lock:
+            self._active.add(conn)
+        t0 = time.monotonic()
+        try:
+            conn.connect(str(self._socket_dir / "executor.sock"))
+            if timeout is not None:
+                conn.settimeout(timeout + ANSWER_GRACE_SECONDS)
+            send_message(conn, request)
+            answer = recv_message(conn)
+        except socket.timeout:
+            raise SandboxError("the sandbox executor stopped answering",
+                               hint="see `docker ps -a --filter label=" + LABEL + "`") from None
+        except OSError as exc:
+            answer = None if self._was_cancelled(conn) else self._executor_gone(exc)
+        finally:  # also on KeyboardInterrupt: EOF makes the executor kill the command
+            with self._lock:
+                cancelled = conn not in self._active
+                self._active.discard(conn)
+            conn.close()
+        if answer is None:
+            if not cancelled:
+                self._executor_gone(None)
+            return CommandResult(exit_code=CANCELLED_EXIT_CODE, stdout="", stderr="cancelled\n",
+                                 duration=time.monotonic() - t0)
+        return CommandResult(**{k: answer[k] for k in _RESULT_FIELDS})
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            conns, self._active = list(self._active), set()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)  # the executor sees EOF and kills
+            except OSError:
+                pass
+
+    def _was_cancelled(self, conn) -> bool:
+        with self._lock:
+            return conn not in self._active
+
+    def _executor_gone(self, exc):
+        state = "gone"
+        if self.container is not None:
+            try:
+                self.container.reload()
+                state = self.container.attrs["State"]["Status"]
+                if self.container.attrs["State"].get("OOMKilled"):
+                    state += ", killed for lack of memory"
+            except Exception:  # removed already: auto-remove after the executor exited
+                state = "removed"
+        raise SandboxError(f"the sandbox container stopped during a command (container {state})",
+                           hint="raise sandbox.memory_mb in the config if commands need more memory")
+
+    # -- set-up ------------------------------------------------------------
+    def _find_image(self):
+        import docker.errors
+
+        name = self.config.image or LOCAL_IMAGE
+        try:
+            return self._client.images.get(name)  # local only: never pull (no hang)
+        except docker.errors.ImageNotFound:
+            hint = BUILD_COMMAND if name == LOCAL_IMAGE else (
+                f"docker pull {name} (needs a registry), or drop @image/sandbox.image to use "
+                f"the local image built by `{BUILD_COMMAND}`")
+            raise SandboxError(f"sandbox image {name!r} is not present in the local Docker engine",
+                               hint=hint) from None
+
+    def _sandbox_user(self) -> str:
+        """Run as the workspace's owner so files the commands write stay
+        theirs. A root-owned workspace is handed to the sandbox uid for the
+        run and given back in close() (root must not run the commands)."""
+        owner = os.stat(self.config.workspace)
+        if owner.st_uid != 0:
+            return f"{owner.st_uid}:{owner.st_gid}"
+        self._original_owner = (owner.st_uid, owner.st_gid)
+        _chown_tree(self.config.workspace, 0, SANDBOX_UID, SANDBOX_UID)
+        return f"{SANDBOX_UID}:{SANDBOX_UID}"
+
+    def _container_spec(self, image, user: str) -> dict:
+        from docker.types import Mount
+
+        cfg = self.config
+        mounts = [
+            Mount(WORKSPACE, str(cfg.workspace.resolve()), type="bind"),
+            Mount(f"{WORKSPACE}/.tiss", None, type="tmpfs", read_only=True,
+                  tmpfs_size=4096),  # the run folder is not the commands' business
+            Mount(EXECUTOR_DIR, str(Path(__file__).resolve().parent), type="bind", read_only=True),
+            Mount(SOCKET_DIR, str(self._socket_dir), type="bind"),
+        ] + [Mount(path, path, type="bind", read_only=True) for path in host_binds(image.labels)]
+        executor = (f"exec python3 -I -S {EXECUTOR_DIR}/executor.py "
+                    f"--socket {SOCKET_DIR}/executor.sock 2>{SOCKET_DIR}/executor.log")
+        return dict(
+            image=image.id, command=["/bin/sh", "-c", executor], entrypoint=[],
+            user=user, working_dir=WORKSPACE, environment={"PATH": SANDBOX_PATH},
+            labels={LABEL: "1", RUN_ID_LABEL: cfg.run_id, CLIENT_LABEL: _client_identity()},
+            init=True, auto_remove=True, read_only=True, mounts=mounts, hostname="tiss-sandbox",
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={cfg.memory_mb}m,mode=1777"},
+            network_mode="bridge" if cfg.network else "none",
+            cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            pids_limit=cfg.pids, mem_limit=f"{cfg.memory_mb}m", memswap_limit=f"{cfg.memory_mb}m",
+            nano_cpus=int(cfg.cpus * 1e9),
+        )
+
+    def _wait_for_executor(self) -> socket.socket:
+        """Connect the lease once the executor listens; fail clearly if it dies."""
+        path = str(self._socket_dir / "executor.sock")
+        deadline = time.monotonic() + STARTUP_SECONDS
+        next_check = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            lease = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                lease.connect(path)
+                return lease
+            except (FileNotFoundError, ConnectionRefusedError):
+                lease.close()
+            if time.monotonic() > next_check:
+                next_check += 0.5
+                self._fail_if_exited()
+            time.sleep(0.002)
+        raise SandboxError(f"the sandbox executor did not start within {STARTUP_SECONDS} s",
+                           hint="check `docker ps -a` and the engine's load")
+
+    def _fail_if_exited(self) -> None:
+        import docker.errors
+
+        try:
+            self.container.reload()
+            running = self.container.status in ("created", "running")
+        except docker.errors.NotFound:
+            running = False
+        if not running:
+            log = (self._socket_dir / "executor.log")
+            detail = log.read_text(errors="replace").strip()[-500:] if log.exists() else ""
+            raise SandboxError(
+                f"the sandbox executor exited at start in image {self.config.image or LOCAL_IMAGE!r}"
+                + (f": {detail}" if detail else ""),
+                hint="the image needs /bin/sh and python3 >= 3.9 on its PATH")
+
+
+_RESULT_FIELDS = ("exit_code", "stdout", "stderr", "duration", "timed_out", "oom_killed",
+                  "stdout_truncated", "stderr_truncated", "started_at", "ended_at")
+
+
+# -- stale containers ------------------------------------------------------
+
+def reap_stale_containers(client) -> list[str]:
+    """Remove sandbox containers whose tiss process (on this host) is gone;
+    return their names. Containers of live runs are left alone."""
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        host, _, tag = container.labels.get(CLIENT_LABEL, "").partition(":")
+        if host == socket.gethostname() and not tag_alive(tag):
+            _remove_container(container)
+            removed.append(container.name)
+    _reap_socket_dirs()
+    return removed
+
+
+def _client_identity() -> str:
+    return f"{socket.gethostname()}:{process_tag()}"
+
+
+def _remove_container(container) -> None:
+    import docker.errors
+
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if "already in progress" not in str(exc):  # auto-remove got there first
+            raise
+
+
+# -- socket directories and the workspace owner ------------------------------
+
+def _socket_base() -> Path:
+    return Path(tempfile.gettempdir()) / f"tiss-sandbox-{os.getuid()}"
+
+
+def _make_socket_dir() -> Path:
+    """A fresh directory named after this process, so stale ones are found."""
+    base = _socket_base()
+    base.mkdir(mode=0o700, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=process_tag() + ".", dir=base))
+
+
+def _reap_socket_dirs() -> None:
+    base = _socket_base()
+    if not base.is_dir():
+        return
+    for entry in base.iterdir():
+        if not tag_alive(entry.name.partition(".")[0]):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _ids(user: str) -> tuple[int, int]:
+    uid, _, gid = user.partition(":")
+    return int(uid), int(gid)
+
+
+def _chown_tree(root: Path, from_uid: int, to_uid: int, to_gid: int) -> None:
+    """Give every entry of ``root`` owned by ``from_uid`` to ``to_uid``
+    (symlinks themselves, never their targets), skipping the run folder."""
+    for directory, dirnames, filenames in os.walk(root):
+        if directory == str(root) and ".tiss" in dirnames:
+            dirnames.remove(".tiss")
+        for name in [directory, *(os.path.join(directory, n) for n in dirnames + filenames)]:
+            try:
+                if os.lstat(name).st_uid == from_uid:
+                    os.lchown(name, to_uid, to_gid)
+            except FileNotFoundError:
+                pass

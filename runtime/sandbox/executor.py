@@ -1,0 +1,302 @@
+"""The executor: the main process of a Docker sandbox container.
+
+Why it exists: ``docker exec`` costs ~50 ms per command; a process already
+inside the container that spawns ``/bin/sh -c`` on request costs well under
+a millisecond more than a host subprocess.
+
+How it works:
+- It listens on a Unix socket in a directory bind-mounted from the host.
+- The FIRST connection is the client's lease. When it closes (the client
+  exited or crashed, even with SIGKILL), the executor kills every command and
+  exits, and Docker removes the container (auto-remove).
+- Every other connection carries one command, taken by a supervisor forked
+  ahead of time (a spare waiting in accept), so concurrent RUNs (PARALLEL)
+  are independent and forking costs no latency. The supervisor is a child
+  subreaper, runs the command in a fresh shell and,
+  when the shell exits, times out, or the client's connection hits EOF, kills
+  the whole process tree (background jobs, setsid, double forks included),
+  then answers with the capped output.
+
+Requests and answers are length-prefixed JSON (wire.py). Run inside the
+container as ``python3 -I -S executor.py --socket PATH``; stdlib only.
+"""
+
+import argparse
+import gc
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from base import TIMEOUT_EXIT_CODE  # noqa: E402  (sibling files, loaded by path)
+from output import CappedBuffer  # noqa: E402
+from processes import (  # noqa: E402
+    become_child_subreaper, children_of, exit_code_from_status, kill_all_descendants,
+    oom_kill_count,
+)
+from wire import recv_message, send_message  # noqa: E402
+
+MEMORY_CGROUP_DIRS = ("/sys/fs/cgroup/memory", "/sys/fs/cgroup")  # cgroup v1, v2
+LEASE_WAIT_SECONDS = 30  # a client that never connects does not keep us alive
+SPARE_SUPERVISORS = 2    # forked ahead, each waiting in accept() for one command
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--socket", required=True, help="path of the Unix socket to serve")
+    args = parser.parse_args(argv)
+    become_child_subreaper()
+    signal.signal(signal.SIGTERM, lambda *_: _shutdown())
+    listener = _listen(args.socket)
+    serve(listener)
+
+
+def _listen(path):
+    if os.path.exists(path):  # stale socket from an earlier container
+        os.unlink(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    os.chmod(path, 0o600)  # the sandbox user (and root on the host) only
+    listener.listen(64)
+    return listener
+
+
+def serve(listener):
+    """Accept the lease, then keep spare supervisors waiting for commands,
+    until the lease ends."""
+    listener.settimeout(LEASE_WAIT_SECONDS)
+    try:
+        lease, _ = listener.accept()
+    except socket.timeout:
+        _shutdown()
+    listener.settimeout(None)
+    taken_r, taken_w = os.pipe()  # a spare writes one byte when it takes a connection
+    child_exited = _sigchld_pipe()
+    spares = Spares(listener, lease, taken_w)
+    selector = selectors.DefaultSelector()
+    for fileobj in (lease, taken_r, child_exited):
+        selector.register(fileobj, selectors.EVENT_READ)
+    while True:
+        events = selector.select(timeout=0.5)
+        for key, _ in events:
+            if key.fileobj is lease:
+                if not lease.recv(1):  # EOF: the client is gone
+                    _shutdown()
+            elif key.fileobj is taken_r:
+                spares.taken(len(os.read(taken_r, 64)))
+            else:
+                os.read(child_exited, 64)
+        spares.reap(kill_orphans=not events)
+
+
+class Spares:
+    """Supervisors forked ahead of time, each waiting in accept() for one
+    command. Forking and warming a spare costs about a millisecond of CPU, so
+    replacements are made when a command ends (not while it runs), unless
+    concurrent commands used up every spare."""
+
+    def __init__(self, listener, lease, taken_w):
+        self.listener, self.lease, self.taken_w = listener, lease, taken_w
+        self.pids, self.waiting = set(), 0
+        self.top_up()
+
+    def taken(self, count):
+        self.waiting -= count
+        if self.waiting == 0:
+            self.fork()
+
+    def top_up(self):
+        while self.waiting < SPARE_SUPERVISORS:
+            self.fork()
+
+    def fork(self):
+        gc.freeze()  # the collector would otherwise touch (and copy) every shared page
+        pid = os.fork()
+        if pid == 0:
+            self.lease.close()
+            _prepare_supervisor()
+            conn, _ = self.listener.accept()
+            os.write(self.taken_w, b".")
+            self.listener.close()
+            os.close(self.taken_w)
+            _supervise(conn)
+        self.pids.add(pid)
+        self.waiting += 1
+
+    def reap(self, kill_orphans):
+        """Collect finished supervisors and replace them. When idle, also kill
+        orphans adopted from a supervisor that died (e.g. OOM-killed) before
+        it could clean up."""
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            self.pids.discard(pid)
+        self.top_up()
+        if kill_orphans:
+            for pid in children_of(os.getpid()):
+                if pid not in self.pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
+
+def _sigchld_pipe():
+    """A pipe that becomes readable whenever a child exits."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    return read_end
+
+
+def _shutdown():
+    kill_all_descendants()
+    os._exit(0)
+
+
+def _supervise(conn):
+    """In a forked spare: run one command for one connection, then exit."""
+    try:
+        request = recv_message(conn)
+        if request is not None:
+            answer = run_command(request, conn)
+            if answer is not None:
+                send_message(conn, answer)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        kill_all_descendants()
+        os._exit(0)
+
+
+def _prepare_supervisor():
+    """Pay before the command arrives for what would slow it down: the
+    copy-on-write faults of the first touches after fork, and set-up."""
+    gc.disable()
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    become_child_subreaper()
+    sample = {"command": "true", "env": {"PATH": "/bin"}, "timeout": None, "max_output": 1}
+    json.loads(json.dumps(sample))
+    buffer = CappedBuffer(2)
+    buffer.write(b"abc")
+    buffer.text()
+    selectors.DefaultSelector().close()
+    time.monotonic()
+    _oom_kills()
+
+
+def run_command(request, conn):
+    """Run ``request["command"]``; return the answer, or None if the client left."""
+    cap = int(request["max_output"])
+    timeout = request.get("timeout")
+    out, err = CappedBuffer(cap), CappedBuffer(cap)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    oom_before = _oom_kills()
+    os.chdir(request.get("cwd") or "/workspace")
+    started, t0 = time.time(), time.monotonic()
+    pid = os.posix_spawn(
+        "/bin/sh", ["/bin/sh", "-c", request["command"]], request["env"],
+        file_actions=[(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                      (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)],
+        setsid=True,
+    )
+    os.close(out_w)
+    os.close(err_w)
+    status, client_left = _wait(pid, conn, {out_r: out, err_r: err},
+                                None if timeout is None else t0 + float(timeout))
+    kill_all_descendants()  # whatever the command left behind dies with it
+    if client_left:
+        return None
+    _drain({out_r: out, err_r: err})
+    timed_out = status is None
+    exit_code = TIMEOUT_EXIT_CODE if timed_out else exit_code_from_status(status)
+    oom_after = _oom_kills()
+    return {
+        "exit_code": exit_code, "timed_out": timed_out,
+        "oom_killed": exit_code == 128 + signal.SIGKILL and oom_before is not None
+        and oom_after is not None and oom_after > oom_before,
+        "stdout": out.text(), "stderr": err.text(),
+        "stdout_truncated": out.truncated, "stderr_truncated": err.truncated,
+        "duration": time.monotonic() - t0, "started_at": started, "ended_at": time.time(),
+    }
+
+
+def _wait(pid, conn, buffers, deadline):
+    """Pump output until the shell exits (its status), the deadline passes
+    (status None), or the client's connection closes (client_left True)."""
+    selector = selectors.DefaultSelector()
+    for fd in buffers:
+        selector.register(fd, selectors.EVENT_READ)
+    selector.register(conn, selectors.EVENT_READ)
+    pidfd = _pidfd(pid)
+    if pidfd is not None:
+        selector.register(pidfd, selectors.EVENT_READ)
+    open_fds = set(buffers)
+    while True:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return None, False
+        poll = 0.05 if pidfd is None else remaining  # no pidfd: poll waitpid
+        for key, _ in selector.select(timeout=poll):
+            if key.fileobj is conn:
+                return None, True  # any byte or EOF: the client gave up on this command
+            if key.fileobj in open_fds and not _read_into(key.fileobj, buffers):
+                selector.unregister(key.fileobj)
+                open_fds.discard(key.fileobj)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status, False
+
+
+def _drain(buffers):
+    """Read what is left in the pipes; every writer is dead, so EOF comes fast."""
+    selector = selectors.DefaultSelector()
+    for fd in buffers:
+        selector.register(fd, selectors.EVENT_READ)
+    open_fds = set(buffers)
+    while open_fds:
+        ready = selector.select(timeout=2)
+        if not ready:
+            break
+        for key, _ in ready:
+            if not _read_into(key.fileobj, buffers):
+                selector.unregister(key.fileobj)
+                open_fds.discard(key.fileobj)
+
+
+def _read_into(fd, buffers):
+    data = os.read(fd, 65536)
+    if data:
+        buffers[fd].write(data)
+    return bool(data)
+
+
+def _pidfd(pid):
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # Python < 3.9 or kernel < 5.3
+        return None
+
+
+def _oom_kills():
+    for directory in MEMORY_CGROUP_DIRS:
+        count = oom_kill_count(directory)
+        if count is not None:
+            return count
+    return None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""The host pieces a sandbox may see, and the project's own local Docker image.
+
+No registry is needed: the local image is a ``docker import`` of a tiny tar
+holding only users, empty mount points and the host's merged-/usr symlinks.
+At run time the host's /usr (and /bin, /lib* when they are real directories)
+are bind-mounted read-only into it. The host's /etc is never exposed whole:
+only the harmless files listed in ``ETC_ALLOWLIST`` (no shadow, no keys, no
+home directories).
+
+The bubblewrap backend uses the same layout, so both sandboxes show the same
+filesystem.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import time
+from pathlib import Path
+
+LOCAL_IMAGE = "quanta-tissu/sandbox:local"
+HOST_BINDS_LABEL = "org.quanta-tissu.host-binds"  # image expects the host /usr binds
+BUILD_COMMAND = "tiss sandbox build-image"
+
+SANDBOX_UID = 10001  # the non-root user commands run as when the host user is root
+SANDBOX_USER = "tiss"
+WORKSPACE = "/workspace"  # where the workspace appears inside every sandbox
+
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# Files under /etc that programs need (symlink farms, loader cache, CA
+# certificates) and that hold no secret.
+ETC_ALLOWLIST = (
+    "alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime",
+    "nsswitch.conf", "protocols", "services", "mime.types", "ssl/certs",
+    "ssl/openssl.cnf", "ca-certificates", "ca-certificates.conf", "python3",
+)
+
+
+def system_layout() -> list[tuple[str, str | None]]:
+    """The host's top-level system dirs: ``(path, symlink_target)`` where the
+    target is None for a real directory (bind it) or a string (recreate the
+    symlink, as merged-/usr systems have ``/bin -> usr/bin``)."""
+    layout = []
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            layout.append((path, os.readlink(path)))
+        elif os.path.isdir(path):
+            layout.append((path, None))
+    return layout
+
+
+def allowed_etc_paths() -> list[str]:
+    """Existing host paths under /etc that a sandbox may read."""
+    return [f"/etc/{name}" for name in ETC_ALLOWLIST if os.path.lexists(f"/etc/{name}")]
+
+
+def sandbox_users() -> dict[int, str]:
+    """uid -> name for a sandbox's /etc/passwd and /etc/group: root, nobody,
+    the sandbox user, and the calling user (so ``whoami`` works when the
+    sandbox runs as them)."""
+    users = {0: "root", 65534: "nobody", SANDBOX_UID: SANDBOX_USER}
+    users.setdefault(os.getuid(), os.environ.get("USER") or "user")
+    return users
+
+
+def passwd_text() -> str:
+    return "".join(f"{name}:x:{uid}:{uid}:{name}:/tmp:/bin/sh\n"
+                   for uid, name in sorted(sandbox_users().items()))
+
+
+def group_text() -> str:
+    return "".join(f"{name}:x:{uid}:\n" for uid, name in sorted(sandbox_users().items()))
+
+
+def local_image_tar() -> bytes:
+    """The tar that ``docker import`` turns into the local image."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for directory, mode in (("tmp", 0o1777), ("workspace", 0o755), ("etc", 0o755),
+                                ("proc", 0o555), ("sys", 0o555), ("dev", 0o755), (".tiss", 0o755)):
+            _add_dir(tar, directory, mode)
+        for path, target in system_layout():
+            if target is None:
+                _add_dir(tar, path.lstrip("/"), 0o755)  # mount point for the read-only bind
+            elif path == "/sbin":
+                _add_symlink_farm(tar, path)
+            else:
+                _add_symlink(tar, path.lstrip("/"), target)
+        _add_file(tar, "etc/passwd", passwd_text().encode())
+        _add_file(tar, "etc/group", group_text().encode())
+        for path in allowed_etc_paths():
+            tar.add(path, arcname=path.lstrip("/"), recursive=True, filter=_drop_owner)
+    return buffer.getvalue()
+
+
+def build_local_image(client) -> str:
+    """Import the local image into the engine behind ``client``; return its id."""
+    client.api.import_image_from_data(
+        local_image_tar(), repository=LOCAL_IMAGE.split(":")[0], tag=LOCAL_IMAGE.split(":")[1],
+        changes=[f"LABEL {HOST_BINDS_LABEL}=true", f"USER {SANDBOX_UID}", f"WORKDIR {WORKSPACE}"],
+    )
+    return client.images.get(LOCAL_IMAGE).id
+
+
+def host_binds(image_labels: dict | None) -> list[str]:
+    """Read-only binds of the host system dirs, for images that expect them."""
+    if not (image_labels or {}).get(HOST_BINDS_LABEL):
+        return []
+    return [path for path, target in system_layout() if target is None]
+
+
+def _add_dir(tar: tarfile.TarFile, name: str, mode: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.mtime = tarfile.DIRTYPE, mode, time.time()
+    tar.addfile(info)
+
+
+def _add_symlink(tar: tarfile.TarFile, name: str, target: str) -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mtime = tarfile.SYMTYPE, target, time.time()
+    tar.addfile(info)
+
+
+def _add_symlink_farm(tar: tarfile.TarFile, path: str) -> None:
+    """A real directory of per-entry symlinks instead of a symlink to a
+    read-only bind: Docker mounts its init at /sbin/docker-init, and that
+    mount point must be creatable."""
+    _add_dir(tar, path.lstrip("/"), 0o755)
+    for name in sorted(os.listdir(path)):
+        _add_symlink(tar, f"{path.lstrip('/')}/{name}", os.path.realpath(os.path.join(path, name)))
+
+
+def _add_file(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o644, time.time()
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _drop_owner(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """Copied /etc files belong to root in the image, whoever built it; skip
+    anything unreadable rather than fail."""
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    return info if Path("/" + info.name).exists() or info.issym() else None
