@@ -115,7 +115,7 @@ def then_variable_contains(world, name, text):
     assert text.replace("\\n", "\n") in actual, actual
 
 
-@then(parsers.parse('the variable "{name}" is not set'))
+@then(parsers.parse('the variable "{name}" was never set'))
 def then_variable_unset(world, name):
     assert name not in world["outcome"].variables
 
@@ -127,7 +127,7 @@ def then_error(world, text):
 
 @then(parsers.parse('the workspace file "{name}" is "{text}"'))
 def then_file(world, name, text):
-    assert (world["run"].workspace / name).read_text() == text.replace("\\n", "\n")
+    assert (world["run"].workspace / name).read_text() == text.replace("\\n", "\n").replace('\\"', '"')
 
 
 @then(parsers.parse('the workspace file "{name}" does not exist'))
