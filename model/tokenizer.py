@@ -8,7 +8,7 @@ How text becomes ids:
    Merges never cross a piece boundary, so " the" is learnt once, not once per
    neighbour.
 3. Each piece is turned into its UTF-8 bytes (ids 0-255) and the learnt merges
-   are applied, lowest rank first, until none applies. The result is cached per
+   are applied, earliest learnt first, until none applies. The result is cached per
    piece, so a word seen before costs one dictionary look-up.
 
 Id layout: 0-255 are the raw bytes, then the special tokens in order, then one
@@ -34,7 +34,7 @@ import json
 import os
 import re
 from collections import Counter, defaultdict
-from itertools import chain, repeat
+from itertools import chain
 from pathlib import Path
 from typing import Iterable
 
@@ -72,7 +72,6 @@ N_BYTES = 256
 # Distinct pieces kept in the encoding cache; past this the cache starts afresh
 # so memory stays bounded on endless streams of new words.
 CACHE_LIMIT = 200_000
-NOT_MERGEABLE = 2**62  # the "rank" of a pair that no merge combines
 
 
 class TokenizerFileError(ValueError):
@@ -91,7 +90,7 @@ class Tokenizer:
         _check_specials(specials)
         self._specials = {tok: N_BYTES + i for i, tok in enumerate(specials)}
         self.merges = [tuple(pair) for pair in merges]
-        first_merge = self._first_merge = N_BYTES + len(specials)
+        first_merge = N_BYTES + len(specials)
         # rank of a pair = its new id; lower ids were learnt earlier and apply first
         self._ranks = {pair: first_merge + i for i, pair in enumerate(self.merges)}
         self._token_bytes = [bytes([b]) for b in range(N_BYTES)]
@@ -176,18 +175,41 @@ class Tokenizer:
         return list(chain.from_iterable(map(cache.__getitem__, pieces)))
 
     def _bpe(self, data: bytes) -> tuple[int, ...]:
-        """Apply the merges to one piece: always the earliest-learnt pair present.
+        """Apply the merges to one piece, earliest-learnt pair first, leftmost first.
 
-        A pair's rank is the id it merges into, so the smallest rank present
-        is both the next merge to apply and its new id."""
-        ids = list(data)
+        A pair's rank is the id it merges into. The piece is a linked list of
+        ids and a heap holds (rank, position) of every mergeable neighbour
+        pair, so a piece of n bytes costs O(n log n) even when it is one long
+        run of letters (rescanning the whole piece per merge would be
+        quadratic). Merging never creates a pair of lower rank than the one
+        just applied, so this equals applying every merge in order.
+        """
+        ids: list[int | None] = list(data)  # None marks a position merged into its left neighbour
+        n = len(ids)
         rank_of = self._ranks.get
-        while len(ids) > 1:
-            rank = min(map(rank_of, zip(ids, ids[1:]), repeat(NOT_MERGEABLE)))
-            if rank == NOT_MERGEABLE:
-                break
-            ids = merge_pair(ids, self.merges[rank - self._first_merge], rank)
-        return tuple(ids)
+        after = list(range(1, n + 1))  # next live position (n = end)
+        before = list(range(-1, n - 1))  # previous live position (-1 = start)
+        heap = [(rank, i) for i, rank in enumerate(map(rank_of, zip(ids, ids[1:])))
+                if rank is not None]
+        heapq.heapify(heap)
+        while heap:
+            rank, i = heapq.heappop(heap)
+            j = after[i]
+            if ids[i] is None or j == n or rank_of((ids[i], ids[j])) != rank:
+                continue  # stale: that pair was changed by an earlier merge
+            ids[i], ids[j] = rank, None
+            k = after[i] = after[j]
+            if k < n:
+                before[k] = i
+                self._push_pair(heap, rank_of((rank, ids[k])), i)
+            if before[i] >= 0:
+                self._push_pair(heap, rank_of((ids[before[i]], rank)), before[i])
+        return tuple(token for token in ids if token is not None)
+
+    @staticmethod
+    def _push_pair(heap: list, rank: int | None, position: int) -> None:
+        if rank is not None:
+            heapq.heappush(heap, (rank, position))
 
     def _splitter_for(self, allowed_special) -> re.Pattern | None:
         if allowed_special == "all":

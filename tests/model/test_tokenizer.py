@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections import Counter
 
@@ -137,6 +138,13 @@ def test_encoding_equals_applying_merges_in_order(tok, hamlet):
                 for i in naive_encode_piece(piece.encode(), tok.merges, FIRST_MERGE)]
     assert ids == expected
     assert len(ids) < len(text.encode()) / 2  # the merges really compress
+
+
+def test_one_long_piece_encodes_like_the_naive_encoder(tok):
+    # one 3,000-letter "word": every merge of letters applies somewhere in it
+    letters = bytes(random.Random(0).choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(3000))
+    assert tok.encode_bytes(letters) == naive_encode_piece(letters, tok.merges, FIRST_MERGE)
+    assert tok.encode_bytes(b" " * 5000) == naive_encode_piece(b" " * 5000, tok.merges, FIRST_MERGE)
 
 
 @given(st.text(max_size=60))
