@@ -33,7 +33,7 @@ def given_plan(docstring):
 def given_file(world, name, text):
     path = world["run"].workspace / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text.replace("\\n", "\n"))
+    path.write_text(_unescape(text))
 
 
 @given(parsers.parse('a symlink "{name}" in the workspace pointing to "{target}"'))
@@ -47,7 +47,7 @@ def given_symlink(world, name, target, tmp_path):
 
 @given(parsers.parse('a model that answers "{answer}"'))
 def given_model(world, answer):
-    world["model"] = ScriptedModel([a.strip() for a in answer.split("|")])
+    world["model"] = ScriptedModel([_unescape(a.strip()) for a in answer.split("|")])
     world["options"]["model"] = world["model"]
 
 
@@ -112,7 +112,7 @@ def then_variable(world, name, value):
 @then(parsers.parse('the variable "{name}" contains "{text}"'))
 def then_variable_contains(world, name, text):
     actual = _field(world["outcome"].variables, name)
-    assert text.replace("\\n", "\n") in actual, actual
+    assert _unescape(text) in actual, actual
 
 
 @then(parsers.parse('the variable "{name}" was never set'))
@@ -122,12 +122,12 @@ def then_variable_unset(world, name):
 
 @then(parsers.parse('the error says "{text}"'))
 def then_error(world, text):
-    assert text in (world["outcome"].error or ""), world["outcome"].error
+    assert _unescape(text) in (world["outcome"].error or ""), world["outcome"].error
 
 
 @then(parsers.parse('the workspace file "{name}" is "{text}"'))
 def then_file(world, name, text):
-    assert (world["run"].workspace / name).read_text() == text.replace("\\n", "\n").replace('\\"', '"')
+    assert (world["run"].workspace / name).read_text() == _unescape(text)
 
 
 @then(parsers.parse('the workspace file "{name}" does not exist'))
@@ -176,3 +176,8 @@ def _field(variables, dotted):
     for part in dotted.split("."):
         value = value[part]
     return value
+
+
+def _unescape(text: str) -> str:
+    """Feature files write newlines and quotes inside "…" as \\n and \\"."""
+    return text.replace("\\n", "\n").replace('\\"', '"')
