@@ -287,8 +287,10 @@ def _add_gradcheck(actions) -> None:
                     "against central finite differences in float64; exit 1 if any parameter's "
                     "max relative error is above the tolerance.")
     p.add_argument("--variant", action="append",
-                   help="check only this variant (repeatable; default: all)")
+                   help="check only this variant, e.g. gqa (repeatable; default: all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tolerance", type=float,
+                   help="max relative error allowed (default: model.gradcheck.TOLERANCE, 1e-5)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_guarded(_gradcheck))
 
@@ -296,11 +298,17 @@ def _add_gradcheck(actions) -> None:
 def _gradcheck(args) -> int:
     from model.gradcheck import TOLERANCE, VARIANTS, run_gradcheck
 
-    unknown = [v for v in args.variant or [] if v not in VARIANTS]
+    # A variant is named in full ("gqa (4 heads, 2 kv heads)") or by its first word ("gqa").
+    chosen, unknown = [], []
+    for wanted in args.variant or []:
+        found = [v for v in VARIANTS if wanted in (v, v.split()[0])]
+        chosen += found
+        unknown += [] if found else [wanted]
     if unknown:
         return _fail(f"unknown variant(s) {unknown}\nhint: choose among: "
-                     + "; ".join(repr(v) for v in VARIANTS))
-    results = run_gradcheck(args.variant, seed=args.seed)
+                     + ", ".join(v.split()[0] for v in VARIANTS))
+    tolerance = TOLERANCE if args.tolerance is None else args.tolerance
+    results = run_gradcheck(chosen or None, seed=args.seed, tolerance=tolerance)
     rows = []
     for variant in dict.fromkeys(r.variant for r in results):
         checks = [r for r in results if r.variant == variant]
@@ -311,7 +319,7 @@ def _gradcheck(args) -> int:
                      "failed": [r.param for r in checks if not r.passed]})
     ok = all(row["passed"] for row in rows)
     if args.json:
-        print(json.dumps({"tolerance": TOLERANCE, "passed": ok, "variants": rows}))
+        print(json.dumps({"tolerance": tolerance, "passed": ok, "variants": rows}))
         return 0 if ok else 1
     width = max(len(row["variant"]) for row in rows)
     print(f"{'variant':<{width}}  params  max rel error  worst parameter")
@@ -320,5 +328,5 @@ def _gradcheck(args) -> int:
         print(f"{row['variant']:<{width}}  {row['parameters']:>6}  {row['max_rel_error']:>13.2e}  "
               f"{row['worst']}  {status}")
     print(f"{'all gradients match' if ok else 'GRADIENT MISMATCH'} "
-          f"(tolerance {TOLERANCE:g} max relative error)")
+          f"(tolerance {tolerance:g} max relative error)")
     return 0 if ok else 1
