@@ -115,10 +115,20 @@ class Progress:
     def __init__(self, total: int, stream=sys.stderr, every: int = 10, enabled: bool = True):
         self.total, self.stream, self.every, self.enabled = total, stream, every, enabled
         self.tty = enabled and hasattr(stream, "isatty") and stream.isatty()
+        self.last_draw = -1.0
+
+    def _due(self, step: int) -> bool:
+        """On a terminal, redraw at most 10 times a second; elsewhere every ``every`` steps."""
+        if step == self.total:
+            return True
+        if self.tty:
+            return time.monotonic() - self.last_draw >= 0.1
+        return step % self.every == 0
 
     def update(self, step: int, loss: float, tokens_per_s: float, eta_s: float) -> None:
-        if not self.enabled or not (self.tty or step % self.every == 0 or step == self.total):
+        if not self.enabled or not self._due(step):
             return
+        self.last_draw = time.monotonic()
         text = (f"step {step}/{self.total}  loss {loss:.4f}  "
                 f"{tokens_per_s:,.0f} tok/s  ETA {_duration(eta_s)}")
         if self.tty:
