@@ -6,7 +6,9 @@ The pipeline, in the order it runs:
    cuts out heredoc bodies (not context-free, so not the grammar's job).
 2. Lark's LALR parser with the contextual lexer runs ``grammar.lark`` and
    calls ``_Builder`` on every reduction, so AST nodes are built directly,
-   with no intermediate parse tree.
+   with no intermediate parse tree. For speed, a file is first tried on
+   ``fastpath`` (Lark's tables in a tight loop); only a file it rejects
+   goes through Lark proper, which then reports the errors.
 3. ``_Structure`` walks the finished tree for the rules a context-free grammar
    cannot state well: one TASK, SETUP before the first STEP, no STEP directly
    inside a STEP, OPTION only in CHOOSE.
@@ -18,6 +20,7 @@ file's brackets balanced) and parses again, up to ``MAX_ERRORS`` times.
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
 from dataclasses import replace
@@ -36,6 +39,7 @@ from .ast import (
     Text, Try, Var, Write, Compare,
 )
 from .errors import Diagnostic, TissSyntaxError
+from .fastpath import FastParser, FastPathFailed
 from .heredoc import Prescanned, prescan
 from .interpolation import TemplateError, line_parts, merge_text, string_parts
 
@@ -603,6 +607,9 @@ class _NamesEverywhere:
 _builder = _Builder()
 _lock = threading.Lock()
 _lark: Lark | None = None
+_fast: FastParser | None = None
+# How many parses each path finished (tests check valid files stay on the fast path).
+path_counts = {"fast": 0, "lark": 0}
 
 
 def _on_comment(token: Token) -> Token:
@@ -610,8 +617,8 @@ def _on_comment(token: Token) -> Token:
     return token
 
 
-def _get_lark() -> Lark:
-    global _lark
+def _parsers() -> tuple[Lark, FastParser]:
+    global _lark, _fast
     if _lark is None:
         _lark = Lark(
             Path(__file__).with_name("grammar.lark").read_text(encoding="utf-8"),
@@ -624,48 +631,73 @@ def _get_lark() -> Lark:
             maybe_placeholders=False,
             cache=True,
         )
-    return _lark
+        _fast = FastParser(_lark, _builder, _on_comment)
+    return _lark, _fast
 
 
 # --- the entry point ---------------------------------------------------------------------
 
 
-def parse(source: str, path: str = "<input>") -> Program:
+def parse(source: str, path: str = "<input>", *, fast: bool = True) -> Program:
     """Parse TissLang ``source``; raise ``TissSyntaxError`` listing every
-    problem found (several when recovery could go on)."""
+    problem found (several when recovery could go on). ``fast=False`` skips
+    the fast path (tests use it to compare both paths)."""
     if not isinstance(source, str):
         raise TypeError("tisslang.parse expects the source text as str")
     pre = prescan(source, path)
+    # A parse allocates many small objects and frees none of them; the cyclic
+    # garbage collector would rescan them again and again (cost grows faster
+    # than the file), so it waits until the tree is built.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with _lock:
+            body, comments, diagnostics = _parse_locked(pre, path, fast)
+    finally:
+        if collecting:
+            gc.enable()
+    if diagnostics:
+        raise TissSyntaxError(_unique_in_order(diagnostics))
+    return Program(pre.header, body, comments=comments, path=path,
+                   span=Span(1, 1, len(pre.lines), len(pre.lines[-1]) + 1))
+
+
+def _parse_locked(pre: Prescanned, path: str, fast: bool):
+    lark, fast_parser = _parsers()
     diagnostics = list(pre.diagnostics)
-    lines = pre.text.split("\n")
-    recovered: set[int] = set()
-    with _lock:
-        lark = _get_lark()
+    try:
+        if fast and not diagnostics:
+            ctx = _builder.ctx = _Context(pre, path, set())
+            try:
+                items = fast_parser.parse(pre.text)
+            except FastPathFailed:
+                pass  # Lark below finds and words the error
+            else:
+                path_counts["fast"] += 1
+                body = _Structure(ctx).program(_builder.attach(items))
+                return body, tuple(ctx.comments), ctx.diagnostics
+
+        lines = pre.text.split("\n")
+        recovered: set[int] = set()
         for _attempt in range(MAX_ERRORS):
-            ctx = _Context(pre, path, recovered)
-            _builder.ctx = ctx
+            ctx = _builder.ctx = _Context(pre, path, recovered)
             text = "\n".join(lines)
             try:
                 items = lark.parse(text)
             except UnexpectedInput as error:
                 diagnostic = hints.syntax_diagnostic(error, text, pre.lines, path)
-                if not (pre.unclosed_heredoc and getattr(error, "token", None) is not None
-                        and error.token.type == "$END"):
+                at_end = getattr(error, "token", None) is not None and error.token.type == "$END"
+                if not (pre.unclosed_heredoc and at_end):
                     diagnostics.append(diagnostic)
                 if not _blank_for_recovery(lines, error, recovered):
                     break
                 continue
+            path_counts["lark"] += 1
             body = _Structure(ctx).program(_builder.attach(items))
-            diagnostics.extend(ctx.diagnostics)
-            comments = tuple(ctx.comments)
-            break
-        else:
-            body, comments = (), ()
+            return body, tuple(ctx.comments), diagnostics + ctx.diagnostics
+        return (), (), diagnostics
+    finally:
         _builder.ctx = None
-    if diagnostics:
-        raise TissSyntaxError(_unique_in_order(diagnostics))
-    return Program(pre.header, body, comments=comments, path=path,
-                   span=Span(1, 1, len(pre.lines), len(pre.lines[-1]) + 1))
 
 
 def _blank_for_recovery(lines: list[str], error: UnexpectedInput, recovered: set[int]) -> bool:

@@ -1,8 +1,12 @@
 """The parser builds the AST of tisslang/ast.py for every construct of TISSLANG.md."""
 
+from pathlib import Path
+
 import pytest
 
 from tisslang import TissSyntaxError, parse
+from tisslang import parser as parser_module
+from tisslang.jsonast import to_json
 from tisslang.ast import (
     Append, Assert, Branch, Call, Choose, Compare, Directive, Duration, EstimateCost,
     FileRef, Heredoc, If, Interpolation, ListExpr, Literal, Log, Logical, Not, ObjectExpr,
@@ -157,3 +161,18 @@ def test_syntax_error_is_tiss_syntax_error_with_position():
     first = info.value.first
     assert (first.path, first.line, first.col) == ("plan.tiss", 2, 9)
     assert "expected a quoted string" in first.message and "after RUN" in first.message
+
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.tiss"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_fast_path_and_lark_build_the_same_tree(example):
+    source = example.read_text(encoding="utf-8")
+    before = dict(parser_module.path_counts)
+    fast = parse(source, str(example))
+    assert parser_module.path_counts["fast"] == before["fast"] + 1, "fell back to Lark"
+    slow = parser_module.parse(source, str(example), fast=False)
+    assert fast == slow
+    assert fast.comments == slow.comments
+    assert to_json(fast) == to_json(slow)  # spans included
