@@ -120,6 +120,7 @@ class BwrapSandbox(SubprocessSandbox):
                  "--size", str(self.config.memory_mb << 20), "--tmpfs", "/tmp",
                  "--bind", str(self.config.workspace.resolve()), WORKSPACE,
                  "--tmpfs", f"{WORKSPACE}/.tiss", "--remount-ro", f"{WORKSPACE}/.tiss",
+                 "--remount-ro", "/",  # bwrap's root is a tmpfs: make it read-only too
                  "--chdir", WORKSPACE]
         return args
 
@@ -182,6 +183,11 @@ class Cgroup:
                 tag = "-".join(directory.name.split("-")[1:3])
                 if directory.is_dir() and not tag_alive(tag):
                     _kill_members_and_remove({directory})
+
+
+def cgroups_available() -> bool:
+    """Can this process give bubblewrap sandboxes pids and memory limits?"""
+    return {"pids", "memory"} <= _writable_parents().keys()
 
 
 def _writable_parents() -> dict[str, Path]:
