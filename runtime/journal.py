@@ -169,7 +169,7 @@ class RunFolder:
         info = {"run_id": self.run_id, "status": "crashed", "plan": "?", "started": None, "ended": None}
         pid = None
         for event in self.events():
-            if event["event"] == "run_started":
+            if event["event"] in ("run_started", "session_started"):   # session: tiss repl
                 info.update(plan=event.get("plan", "?"), started=info["started"] or event["t"], status="running")
             elif event["event"] == "run_done":
                 info.update(status=event["status"], ended=event["t"])

@@ -9,6 +9,7 @@ session; ``resume_run`` continues a paused, interrupted or crashed run.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,7 +116,9 @@ class Session:
             reviewer=make_reviewer(review), choose=choose, model=model,
             tools=installed_tools() if tools is None else tools, display=display, verdict=verdict)
         self.scope: dict[str, Any] = {}
-        self._chunks = 0
+        # A resumed session continues after the chunks it already ran.
+        self._chunks = 1 + max((int(k[1:-1]) for k in self.state.sections["progress"]
+                                if re.fullmatch(r"c\d+\.", k)), default=-1)
 
     @property
     def run_id(self) -> str | None:
@@ -141,6 +144,7 @@ class Session:
             with open(self.folder.path / "plan.tiss", "a", encoding="utf-8") as plan:
                 plan.write(source if source.endswith("\n") else source + "\n")
         key = f"c{self._chunks}."
+        self.interp.interrupted.clear()   # a Ctrl-C stopped the previous chunk only
         self._chunks += 1
         root = Context(self.interp, self.scope)
         outcome = self._guarded(lambda: self.interp.run_block(statements, key, root))
