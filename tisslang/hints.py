@@ -77,19 +77,27 @@ def edit_distance(a: str, b: str) -> int:
     return previous[-1]
 
 
+_OPERATORS = {"CMP_OP", "CONTAINS", "MATCHES", "STARTS_WITH", "ENDS_WITH", "IS_EMPTY",
+              "IS_NOT_EMPTY", "EXISTS", "NOT", "AND", "OR"}
+
+
 def describe_expected(expected) -> str:
-    expected = set(expected)
-    statements = expected & set(STATEMENT_KEYWORDS)
+    """Lark's set of expected terminals, in words, grouped where a list of
+    token names would only confuse."""
+    expected = set(expected) - {"WS", "COMMENT"}
     words = []
+    statements = expected & set(STATEMENT_KEYWORDS)
     if len(statements) > 3:
-        words.append("a statement")
-        expected -= statements
+        # Ending the statement here is allowed: say that once.
+        expected -= statements | {"DIRECTIVE", "_NL", "$END"}
+        words.append("the end of the statement")
     if len(expected & _VALUE_STARTS) > 4:
         words.append("a value or condition")
         expected -= _VALUE_STARTS
+    if len(expected & _OPERATORS) > 3:
+        words.append("an operator (==, CONTAINS, AND …)")
+        expected -= _OPERATORS
     for name in sorted(expected, key=_order):
-        if name in ("WS", "COMMENT"):
-            continue
         word = _TERMINAL_WORDS.get(name)
         if word is None:
             word = name if name.isupper() else f"'{name}'"
@@ -283,7 +291,7 @@ def _unexpected_token(error: UnexpectedToken, text, lines, line, col):
             if upper in lowered_expected or _at_statement_start(expected) and upper in STATEMENT_KEYWORDS:
                 return (f"keywords are upper case: '{word}' should be '{upper}'",
                         f"did you mean {upper}?", line, col)
-        if _at_statement_start(expected):
+        if _at_statement_start(expected) and _starts_statement(token, text, previous):
             guess = did_you_mean(word, STATEMENT_KEYWORDS)
             hint = (f"did you mean {guess}?" if guess else
                     "a statement starts with a keyword such as RUN, WRITE, ASSERT, STEP or VAR")
@@ -293,19 +301,70 @@ def _unexpected_token(error: UnexpectedToken, text, lines, line, col):
             return (f"unexpected '{word}': expected {describe_expected(expected)}",
                     f"did you mean {guess}?", line, col)
 
+    stack = list(getattr(error.state, "value_stack", None) or [])[-3:]
+    for keyword_token, brace in zip(stack, stack[1:]):
+        if (isinstance(keyword_token, Token) and keyword_token.type in ("IF", "ELSE")
+                and isinstance(brace, Token) and brace.type == "LBRACE"):
+            return (f"{keyword_token.value} needs a condition before its block",
+                    f"write it as {keyword_token.value} x == 1 {{ … }}", brace.line, brace.column)
+    if token.type == "EQUAL" and "CMP_OP" in expected:
+        return ("a single '=' only assigns (in VAR and SET_BUDGET)",
+                "compare with ==", line, col)
+    bracket = _open_bracket_before(text, token, expected)
+    if bracket is not None:
+        return bracket
+
     where = f" after {previous.value}" if previous is not None and previous.type in KEYWORDS else (
         f" in {keyword.value}" if keyword is not None else "")
     message = f"expected {describe_expected(expected)}{where}, found {describe_token(token)}"
-    hint = None
-    if "STRING" in expected and token.type not in ("STRING", "_NL"):
-        rest = lines[line - 1][col - 1:].split("#")[0].strip() if 0 < line <= len(lines) else token.value
-        if keyword is not None and rest:
-            hint = f'quote it: {keyword.value} "{rest}"' if previous is keyword else f'quote it: "{rest}"'
-    elif token.type == "_NL" and "LBRACE" in expected:
-        hint = "open the block with '{' on the same line"
-    elif "STRING" in expected and token.type == "_NL":
-        hint = None
-    return message, hint, line, col
+    return message, _hint_for(token, expected, keyword, previous, lines, line, col), line, col
+
+
+def _hint_for(token, expected, keyword, previous, lines, line, col):
+    if token.type == "NUMBER" and "DURATION" in expected:
+        return f"give it a unit: {token.value}s, {token.value}m, {token.value}ms or {token.value}h"
+    if "STRING" in expected and token.type in ("NAME", "NUMBER") and keyword is not None:
+        if keyword.type in ("RUN", "LOG") and previous is keyword:
+            rest = lines[line - 1][col - 1:].split("#")[0].strip() if 0 < line <= len(lines) else token.value
+            return f'quote it: {keyword.value} "{rest}"'
+        return f'quote it: "{token.value}"'
+    if "STRING" in expected and token.type == "LBRACE" and keyword is not None:
+        return f'{keyword.value} needs a description: {keyword.value} "what it does" {{ … }}'
+    if token.type == "_NL" and "LBRACE" in expected and len(expected) <= 3:
+        return "open the block with '{' on the same line"
+    return None
+
+
+def _open_bracket_before(text, token, expected):
+    """A list or parenthesis still open when a new line started: point at
+    the opener rather than at the line after it."""
+    if not ({"RSQB", "RPAR"} & set(expected)) or token.type == "$END":
+        return None
+    start = getattr(token, "start_pos", None)
+    if start is None or text.rfind("\n", 0, start) < 0:
+        return None
+    line_start = text.rfind("\n", 0, start) + 1
+    if text[line_start:start].strip():
+        return None  # not the first token on its line
+    opener = find_unclosed_opener(text[:start])
+    if opener is None or opener[2] not in "[(":
+        return None
+    o_line, o_col, char = opener
+    closer = "]" if char == "[" else ")"
+    what = "list" if char == "[" else "parenthesis"
+    return (f"unclosed '{char}': this {what} is never closed",
+            f"add the matching '{closer}' before the end of the expression", o_line, o_col)
+
+
+def _starts_statement(token, text, previous) -> bool:
+    """Is ``token`` where a user begins a statement: first on its line, or
+    right after a brace? (After `ASSERT a`, a stray `b` is not a command.)"""
+    if previous is not None and previous.type in ("LBRACE", "RBRACE"):
+        return True
+    start = getattr(token, "start_pos", None)
+    if start is None:
+        return True
+    return not text[text.rfind("\n", 0, start) + 1:start].strip()
 
 
 def _at_statement_start(expected) -> bool:

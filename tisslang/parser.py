@@ -718,6 +718,11 @@ def _blank_for_recovery(lines: list[str], error: UnexpectedInput, recovered: set
         lines[number - 1] = ""
         recovered.add(number)
     lines[line - 1] = "} " * closes + "PARALLEL { " * opens
+    following = lines[last] if last < len(lines) else ""
+    if token is not None and token.type == "_NL" and following.lstrip().startswith("{"):
+        # `STEP "a"` with its `{` on the next line: keep that block balanced too.
+        lines[last] = following.replace("{", "PARALLEL {", 1)
+        recovered.add(last + 1)
     return True
 
 
