@@ -71,11 +71,11 @@ def resolve(path: str | os.PathLike) -> Path:
     return path
 
 
-def write_model_files(directory: Path, model, tokenizer_path=None, extra: dict | None = None) -> None:
+def write_model_files(directory: Path, model, tokenizer_path=None) -> None:
     """Write config.json, model.safetensors (and tokenizer.json) into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     config = {"format": FORMAT, "model": model.cfg.to_dict(),
-              "tokenizer": TOKENIZER if tokenizer_path else "bytes", **(extra or {})}
+              "tokenizer": TOKENIZER if tokenizer_path else "bytes"}
     (directory / CONFIG).write_text(json.dumps(config, indent=1))
     save_file({name: np.ascontiguousarray(p) for name, p in model.params.items()},
               str(directory / WEIGHTS), metadata={"format": "tisslm", "version": str(FORMAT)})
@@ -235,8 +235,13 @@ def load_checkpoint(path: str | os.PathLike, model, optimizer) -> dict:
                               + "\nhint: resume with the same model settings, or train into a new --out")
     load_weights(model, directory / WEIGHTS)
     state = json.loads((directory / STATE).read_text())
-    arrays = load_file(str(directory / OPTIMIZER))
-    optimizer.load_state_dict(_unflatten(arrays, state.pop("optimizer"), state.pop("optimizer_scalars")))
+    try:
+        arrays = load_file(str(directory / OPTIMIZER))
+        optimizer.load_state_dict(_unflatten(arrays, state.pop("optimizer"),
+                                             state.pop("optimizer_scalars")))
+    except Exception as exc:  # a missing, corrupt or mismatched optimizer file
+        raise CheckpointError(f"{directory / OPTIMIZER}: cannot restore the optimizer "
+                              f"({exc})") from exc
     return state
 
 

@@ -114,6 +114,9 @@ def _train_settings(args) -> dict:
     saved = args.out / RUN_FILE
     if args.resume and saved.is_file():
         settings.update(json.loads(saved.read_text()))
+        if args.corpus and args.corpus != settings["corpus"]:
+            raise ConfigError(f"{args.out} was trained on {settings['corpus']}; a resumed run "
+                              "keeps its corpus\nhint: leave --corpus out, or train into a new --out")
     if args.config:
         import yaml
 

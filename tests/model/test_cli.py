@@ -174,3 +174,8 @@ def test_train_refuses_to_overwrite_a_run(run_dir, capsys):
 def test_generate_refuses_a_prompt_longer_than_the_context(run_dir, capsys):
     fails_cleanly(capsys, ["model", "generate", "--model", str(run_dir), "x" * 40],
                   "prompt 0 has 40 tokens but the model's context is 32")
+
+
+def test_a_resumed_run_keeps_its_corpus(run_dir, capsys):
+    fails_cleanly(capsys, ["model", "train", "--out", str(run_dir), "--resume", "--corpus",
+                           "stdlib", "--quiet"], "a resumed run keeps its corpus")
