@@ -112,7 +112,7 @@ def generate_ids(model, prompts: list[list[int]], params: SamplingParams, *,
     rngs = [np.random.default_rng(seed) for seed in seeds]
     new_ids: list[list[int]] = [[] for _ in prompts]
     reasons = ["length"] * len(prompts)
-    if params.max_new_tokens == 0:
+    if params.max_new_tokens == 0 or not prompts:
         return new_ids, reasons
     running = [True] * len(prompts)
     if use_cache:

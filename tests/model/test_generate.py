@@ -188,3 +188,7 @@ def test_stop_strings_cut_the_text():
 
 def test_zero_new_tokens():
     assert generate_ids(sharp_model(), [[1, 2]], SamplingParams(max_new_tokens=0)) == ([[]], ["length"])
+
+
+def test_no_prompts_no_work():
+    assert generate_ids(sharp_model(), [], GREEDY) == ([], [])
