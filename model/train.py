@@ -227,6 +227,16 @@ def train(model_config: ModelConfig, config: TrainConfig, out_dir, *,
         log.write("checkpoint", step=step, path=str(path))
         return path
 
+    def validate() -> dict:
+        figures = evaluate(model, val_tokens, config.batch_size, data.bytes_per_token,
+                           config.eval_windows)
+        result = {"val_loss": figures["loss"], "val_perplexity": figures["perplexity"],
+                  "val_bits_per_byte": figures["bits_per_byte"]}
+        log.write("eval", step=step, **result)
+        bar.note(f"step {step}: val loss {figures['loss']:.4f}  "
+                 f"ppl {figures['perplexity']:.2f}  bpb {figures['bits_per_byte']:.3f}")
+        return result
+
     log = JsonLog(out_dir / "log.jsonl")
     bar = Progress(config.steps, stream, config.log_every, progress)
     log.write("start", step=step, model=model_config.to_dict(), train=config.to_dict(),
@@ -249,15 +259,7 @@ def train(model_config: ModelConfig, config: TrainConfig, out_dir, *,
                 log.write("train", step=step, loss=loss, lr=lr, grad_norm=norm,
                           tokens_per_s=round(speed, 1))
             if step % config.eval_every == 0 or step == config.steps:
-                figures = evaluate(model, val_tokens, config.batch_size, data.bytes_per_token,
-                                   config.eval_windows)
-                last.update(val_loss=figures["loss"], val_perplexity=figures["perplexity"],
-                            val_bits_per_byte=figures["bits_per_byte"])
-                log.write("eval", step=step, val_loss=figures["loss"],
-                          val_perplexity=figures["perplexity"],
-                          val_bits_per_byte=figures["bits_per_byte"])
-                bar.note(f"step {step}: val loss {figures['loss']:.4f}  "
-                         f"ppl {figures['perplexity']:.2f}  bpb {figures['bits_per_byte']:.3f}")
+                last.update(validate())
             if step % config.checkpoint_every == 0 or step == config.steps or step == stop_at:
                 checkpoint()
         elapsed = time.perf_counter() - started
