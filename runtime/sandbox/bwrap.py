@@ -77,6 +77,7 @@ class BwrapSandbox(SubprocessSandbox):
         self._prefix = self._bwrap_prefix()
 
     def close(self) -> None:
+        self._prefix = []
         super().close()
         if self._cgroup is not None:
             self._cgroup.remove()

@@ -76,6 +76,8 @@ class DockerSandbox:
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
+        import docker.errors
+
         self._client = engine_client()
         reap_stale_containers(self._client)
         image = self._find_image()
@@ -86,6 +88,10 @@ class DockerSandbox:
             self.container = self._client.containers.create(**self._container_spec(image, user))
             self.container.start()
             self._lease = self._wait_for_executor()
+        except docker.errors.APIError as exc:
+            self.close()
+            raise SandboxError(f"Docker could not start the sandbox container: {exc.explanation}",
+                               hint="the image needs /bin/sh and python3 >= 3.9") from None
         except BaseException:
             self.close()
             raise

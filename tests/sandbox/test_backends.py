@@ -1,0 +1,123 @@
+"""What every backend does the same way: the Sandbox contract of base.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from runtime.sandbox import SandboxError
+from runtime.sandbox.base import CANCELLED_EXIT_CODE
+
+from .conftest import ISOLATED, make_sandbox, processes_with
+
+
+def test_exit_code_stdout_and_stderr_are_kept_apart(sandbox):
+    result = sandbox.run("echo out; echo err >&2; exit 3", timeout=20)
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "out\n", "err\n")
+    assert not (result.timed_out or result.oom_killed or result.stdout_truncated)
+    assert result.started_at <= result.ended_at and result.duration >= 0
+
+
+def test_a_signal_death_reads_as_128_plus_the_signal(sandbox):
+    assert sandbox.run("kill -TERM $$", timeout=20).exit_code == 128 + signal.SIGTERM
+
+
+def test_commands_run_in_the_workspace_and_their_files_stay_usable(sandbox, workspace):
+    (workspace / "given.txt").write_text("from the host\n")
+    result = sandbox.run("cat given.txt && mkdir -p out && echo made > out/new.txt", timeout=20)
+    assert result.stdout == "from the host\n"
+    sandbox.close()  # gives a root-owned workspace back (Docker)
+    made = workspace / "out" / "new.txt"
+    assert made.read_text() == "made\n"
+    assert made.stat().st_uid == os.getuid()  # the host user owns what commands wrote
+    made.write_text("still writable\n")
+
+
+def test_each_run_is_a_fresh_shell(sandbox):
+    sandbox.run("cd /tmp; export LEFT=over; x=1", timeout=20)
+    result = sandbox.run('pwd; echo "[$LEFT][$x]"', timeout=20)
+    assert result.stdout.splitlines()[1] == "[][]"
+    assert result.stdout.splitlines()[0].endswith(("/workspace", "/ws"))
+
+
+@pytest.mark.parametrize("backend", ISOLATED)  # the host backend cannot hide anything
+def test_the_run_folder_is_hidden_from_isolated_commands(backend, workspace):
+    journal = workspace / ".tiss" / "runs" / "r1" / "events.jsonl"
+    journal.parent.mkdir(parents=True)
+    journal.write_text('{"event": "started"}\n')
+    with make_sandbox(backend, workspace) as box:
+        result = box.run("cat .tiss/runs/r1/events.jsonl; echo forged > .tiss/evil && echo WROTE",
+                         timeout=20)
+    assert "started" not in result.stdout and "WROTE" not in result.stdout
+    assert journal.read_text() == '{"event": "started"}\n'
+    assert not (workspace / ".tiss" / "evil").exists()
+
+
+def test_parallel_commands_overlap(sandbox):
+    results = []
+
+    def one(i):
+        results.append(sandbox.run(f"echo {i}; sleep 1", timeout=30))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.stdout for r in results) == ["0\n", "1\n", "2\n"]
+    latest_start = max(r.started_at for r in results)
+    earliest_end = min(r.ended_at for r in results)
+    assert latest_start < earliest_end  # all three were running at the same moment
+
+
+def test_cancel_all_kills_running_commands(sandbox, marker):
+    results = []
+    worker = threading.Thread(target=lambda: results.append(
+        sandbox.run(f"python3 -c 'import time; time.sleep(300)' {marker}", timeout=600)))
+    worker.start()
+    _wait_for(lambda: processes_with(marker))
+    sandbox.cancel_all()
+    worker.join(timeout=20)
+    assert not worker.is_alive()
+    assert results[0].exit_code == CANCELLED_EXIT_CODE
+    _wait_for(lambda: not processes_with(marker))
+    assert sandbox.run("echo next", timeout=20).stdout == "next\n"  # still usable
+
+
+def test_ctrl_c_in_the_calling_thread_kills_the_command(sandbox, marker):
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.0)
+        with pytest.raises(KeyboardInterrupt):
+            sandbox.run(f"python3 -c 'import time; time.sleep(300)' {marker}", timeout=600)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    _wait_for(lambda: not processes_with(marker))
+    assert processes_with(marker) == []
+
+
+def test_close_is_idempotent_and_run_after_close_is_a_clear_error(backend, workspace):
+    box = make_sandbox(backend, workspace)
+    box.start()
+    box.close()
+    box.close()
+    if backend == "host":
+        return  # the host backend needs no set-up, so it keeps working
+    with pytest.raises(SandboxError, match="not started"):
+        box.run("true")
+
+
+def _wait_for(condition, seconds=15):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)

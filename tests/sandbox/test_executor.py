@@ -1,0 +1,134 @@
+"""The in-container executor, run directly on this machine (it is plain
+Python and needs no container): protocol, process-tree cleanup, lease."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import runtime.sandbox.executor as executor_module
+from runtime.sandbox.wire import recv_message, send_message
+
+from .conftest import processes_with
+
+EXECUTOR = Path(executor_module.__file__)
+
+
+@pytest.fixture
+def executor(tmp_path):
+    """A running executor whose socket path held a stale file; yields a
+    function sending one command and returning (answer, connection)."""
+    path = tmp_path / "executor.sock"
+    path.write_text("stale socket left by a dead container")
+    process = subprocess.Popen([sys.executable, "-I", "-S", str(EXECUTOR), "--socket", str(path)])
+    lease = _connect(path)
+    state = {"process": process, "lease": lease, "path": path}
+
+    def request(command, timeout=None, wait=True, cap=4096):
+        conn = _connect(path)
+        send_message(conn, {"command": command, "timeout": timeout, "cwd": str(tmp_path),
+                            "max_output": cap, "env": {"PATH": "/usr/bin:/bin"}})
+        return (recv_message(conn) if wait else None), conn
+
+    request.state = state
+    yield request
+    lease.close()
+    process.wait(timeout=20)
+
+
+def _connect(path, seconds=20):
+    deadline = time.monotonic() + seconds
+    while True:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(str(path))
+            return conn
+        except (FileNotFoundError, ConnectionRefusedError):
+            conn.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _wait_until_gone(marker, seconds=10):
+    deadline = time.monotonic() + seconds
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return processes_with(marker)
+
+
+def _sleeper(marker, seconds=300):
+    return f"python3 -c 'import time; time.sleep({seconds})' {marker}"
+
+
+def test_a_command_answers_with_its_results(executor):
+    answer, conn = executor("echo out; echo err >&2; pwd; exit 7")
+    conn.close()
+    assert answer["exit_code"] == 7 and answer["stderr"] == "err\n"
+    assert answer["stdout"].startswith("out\n") and not answer["timed_out"]
+    assert answer["stdout"].split()[1] == str(executor.state["path"].parent)
+
+
+def test_the_environment_is_exactly_the_requested_one(executor):
+    answer, conn = executor("env")
+    conn.close()
+    assert sorted(answer["stdout"].split()) == ["PATH=/usr/bin:/bin", "PWD=" + str(
+        executor.state["path"].parent)]
+
+
+def test_background_jobs_die_when_the_shell_exits(executor, marker):
+    sleeper = _sleeper(marker)
+    answer, conn = executor(f"{sleeper} & setsid {sleeper} & ({sleeper} &); echo done")
+    conn.close()
+    assert answer["stdout"] == "done\n"
+    assert _wait_until_gone(marker) == []
+
+
+def test_a_timeout_kills_the_tree_and_says_so(executor, marker):
+    answer, conn = executor(f"setsid {_sleeper(marker)} & {_sleeper(marker)}", timeout=0.5)
+    conn.close()
+    assert answer["timed_out"] and answer["exit_code"] == 124
+    assert _wait_until_gone(marker) == []
+
+
+def test_closing_the_connection_kills_its_command(executor, marker):
+    _, conn = executor(_sleeper(marker), wait=False)
+    deadline = time.monotonic() + 10
+    while not processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert processes_with(marker)
+    conn.close()
+    assert _wait_until_gone(marker) == []
+
+
+def test_concurrent_commands_each_get_their_own_answer(executor):
+    conns = []
+    for i in range(4):  # more than the spare supervisors
+        conn = _connect(executor.state["path"])
+        send_message(conn, {"command": f"sleep 0.3; echo {i}", "timeout": None, "cwd": "/",
+                            "max_output": 100, "env": {"PATH": "/usr/bin:/bin"}})
+        conns.append(conn)
+    answers = [recv_message(conn)["stdout"] for conn in conns]
+    assert answers == ["0\n", "1\n", "2\n", "3\n"]
+
+
+def test_output_is_capped_inside(executor):
+    answer, conn = executor("head -c 100000 /dev/zero | tr '\\0' x", cap=1000)
+    conn.close()
+    assert answer["stdout_truncated"] and len(answer["stdout"]) < 1200
+
+
+def test_the_end_of_the_lease_stops_everything(executor, marker):
+    _, conn = executor(_sleeper(marker), wait=False)
+    deadline = time.monotonic() + 10
+    while not processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    executor.state["lease"].close()
+    assert executor.state["process"].wait(timeout=20) == 0
+    assert _wait_until_gone(marker) == []
+    conn.close()
