@@ -3,6 +3,8 @@
 import io
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -180,3 +182,42 @@ def test_progress_redraws_one_line_on_a_terminal():
     assert text.endswith("\r[##############################] step 4/4  loss 1.0000  100 tok/s  "
                          "ETA 1h06m\033[K\n")
     assert text.count("\n") == 1
+
+
+LARGER_THAN_MEMORY = r"""
+import json, resource, sys
+from pathlib import Path
+import numpy as np
+from model.config import ModelConfig
+from model.data import TokenFile
+from model.train import TrainConfig, train
+
+n = 200_000_000  # 400 MB of uint16 tokens, as a sparse file: no disk is used until written
+path = Path(sys.argv[1]) / "tokens.bin"
+with open(path, "wb") as f:
+    f.truncate(n * 2)
+path.with_suffix(".json").write_text(json.dumps(
+    {"dtype": "uint16", "n_tokens": n, "n_bytes": n, "vocab_size": 256, "sources": []}))
+data_now = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmData"))
+limit = data_now + 150_000_000  # far less than the corpus
+resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+try:
+    np.array(TokenFile.open(path).tokens)
+    print("the whole corpus fit in memory: the limit does not work")
+    sys.exit(3)
+except MemoryError:
+    pass
+config = ModelConfig(vocab_size=256, context_length=32, n_layers=1, d_model=16, n_heads=2)
+result = train(config, TrainConfig(steps=3, batch_size=4, eval_every=3, eval_windows=4,
+                                   warmup_steps=1), Path(sys.argv[1]) / "run",
+               tokens_path=path, progress=False)
+print(json.dumps(result))
+"""
+
+
+def test_a_corpus_larger_than_the_memory_limit_trains(tmp_path):
+    """A 400 MB token file trains under a 150 MB data limit (loading it whole fails there)."""
+    done = subprocess.run([sys.executable, "-c", LARGER_THAN_MEMORY, str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["step"] == 3
