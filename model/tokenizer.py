@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import operator
 import os
 import re
 from collections import Counter, defaultdict
@@ -145,6 +146,9 @@ class Tokenizer:
         text become their single id: "all", "none", or a set of them; the others are
         encoded as ordinary text. Lone surrogates U+DC80..U+DCFF stand for raw bytes
         0x80..0xFF (Python's surrogateescape convention)."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode takes a str, not {type(text).__name__}; "
+                            "use encode_bytes for bytes")
         splitter = self._splitter_for(allowed_special)
         if splitter is None:
             return self._encode_ordinary(text)
@@ -237,8 +241,8 @@ class Tokenizer:
         """The exact bytes behind ``ids`` (special tokens give their own text)."""
         table = self._token_bytes
         try:
-            ids = [int(i) for i in ids]
-        except (TypeError, ValueError):
+            ids = [operator.index(i) for i in ids]  # ints and NumPy ints, not floats
+        except TypeError:
             raise ValueError("token ids must be integers") from None
         if ids and not (0 <= min(ids) and max(ids) < len(table)):
             bad = next(i for i in ids if not 0 <= i < len(table))
@@ -360,7 +364,7 @@ class Tokenizer:
         return cls(merges, specials, pattern)
 
 
-# --- the BPE algorithm, shared by training and encoding -------------------------
+# --- training -------------------------------------------------------------------
 
 
 def merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:

@@ -54,16 +54,18 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _train(args) -> int:
     try:
         files = corpus_files(args.corpus)
-        # surrogateescape keeps bytes that are not UTF-8, so any file trains exactly
-        texts = [path.read_bytes().decode("utf-8", errors="surrogateescape") for path in files]
         started = time.perf_counter()
-        tokenizer = Tokenizer.train(texts, args.vocab_size)
+        tokenizer = Tokenizer.train(map(_read, files), args.vocab_size)
         seconds = time.perf_counter() - started
-        n_tokens = sum(len(tokenizer.encode(text, allowed_special="none")) for text in texts)
         tokenizer.save(args.output)
+        # compression on the corpus, a file at a time so big corpora fit in memory
+        n_bytes = n_tokens = 0
+        for path in files:
+            data = path.read_bytes()
+            n_bytes += len(data)
+            n_tokens += len(tokenizer.encode_bytes(data))
     except (DataError, ValueError, OSError) as exc:
         return _fail(exc)
-    n_bytes = sum(len(text.encode("utf-8", errors="surrogateescape")) for text in texts)
     n_merges = len(tokenizer.merges)
     print(f"trained {tokenizer.vocab_size} ids (256 bytes, {len(tokenizer.special_ids)} special, "
           f"{n_merges} merges) on {len(files)} file(s), {n_bytes / 1e6:.2f} MB, in {seconds:.1f} s")
@@ -71,6 +73,11 @@ def _train(args) -> int:
         print(f"note: the corpus ran out of pairs to merge before --vocab-size {args.vocab_size}")
     print(f"{n_bytes / max(n_tokens, 1):.2f} bytes per token on the corpus; wrote {args.output}")
     return 0
+
+
+def _read(path) -> str:
+    # surrogateescape keeps bytes that are not UTF-8, so any file trains exactly
+    return path.read_bytes().decode("utf-8", errors="surrogateescape")
 
 
 def _encode(args) -> int:

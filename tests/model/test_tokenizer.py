@@ -240,8 +240,14 @@ def test_decode_rejects_unknown_ids(tok):
     for bad in ([tok.vocab_size], [-1], [1, 2, 10**9]):
         with pytest.raises(ValueError, match="not in this vocabulary"):
             tok.decode(bad)
-    with pytest.raises(ValueError, match="integers"):
-        tok.decode(["a"])
+    for bad in (["a"], ["5"], [1.0]):
+        with pytest.raises(ValueError, match="integers"):
+            tok.decode(bad)
+
+
+def test_encode_wants_text(tok):
+    with pytest.raises(TypeError, match="encode_bytes"):
+        tok.encode(b"bytes")
 
 
 def test_decode_accepts_numpy_ids(tok):
