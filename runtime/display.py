@@ -47,6 +47,7 @@ class PlainDisplay:
     def __init__(self, stream):
         self.stream = stream
         self.lock = threading.Lock()
+        self.commands: dict[str, str] = {}   # statement key -> command line
 
     def _print(self, text: str) -> None:
         with self.lock:
@@ -65,14 +66,17 @@ class PlainDisplay:
             self._print("    " + error.replace("\n", "\n    "))
 
     def command_started(self, key: str, command: str) -> None:
-        self._print(f"  $ {_short(command)}")
+        self.commands[key] = command
 
     def command_finished(self, key: str, record: dict) -> None:
-        for line in _tail(record):
-            self._print(f"    │ {line}")
+        """The command, its last lines and how it ended, as one block (so
+        PARALLEL branches do not interleave their output)."""
+        lines = [f"  $ {_short(self.commands.pop(key, ''))}"]
+        lines += [f"    │ {line}" for line in _tail(record)]
         if record["EXIT_CODE"] != 0 or record["TIMED_OUT"]:
             what = "timed out" if record["TIMED_OUT"] else f"exit {record['EXIT_CODE']}"
-            self._print(f"    └ {what} after {record['DURATION']:.1f}s")
+            lines.append(f"    └ {what} after {record['DURATION']:.1f}s")
+        self._print("\n".join(lines))
 
     def log(self, message: str) -> None:
         self._print(f"  LOG {message}")
@@ -128,11 +132,11 @@ class LiveDisplay(PlainDisplay):
             self.console.print(Text("    " + error.replace("\n", "\n    "), style="red"))
 
     def command_started(self, key: str, command: str) -> None:
+        super().command_started(key, command)
         step = self._step_of(key)
         if step:
             name, started, _ = self.running[step]
             self.running[step] = (name, started, _short(command))
-        self._print(f"  $ {_short(command)}")
 
     def _step_of(self, key: str) -> str | None:
         owners = [k for k in self.running if key.startswith(k + ".")]

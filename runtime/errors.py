@@ -10,7 +10,7 @@ from __future__ import annotations
 
 class RunError(Exception):
     """A statement failed. ``kind`` is what LAST_ERROR.KIND shows:
-    ``error``, ``assertion`` or ``timeout``."""
+    ``error`` or ``assertion``."""
 
     kind = "error"
 
@@ -28,10 +28,6 @@ class RunError(Exception):
 
 class AssertionFailed(RunError):
     kind = "assertion"
-
-
-class CommandTimedOut(RunError):
-    kind = "timeout"
 
 
 class ParallelFailed(RunError):

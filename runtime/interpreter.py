@@ -23,14 +23,23 @@ from tisslang import ast
 
 from . import cost
 from .budget import Budget
-from .errors import (AssertionFailed, CommandTimedOut, Interrupted, ParallelFailed, Paused,
-                     Rejected, RunError, Stop)
+from .errors import AssertionFailed, Interrupted, ParallelFailed, Paused, Rejected, RunError, Stop
 from .evaluate import evaluate, explain, truthy
 from .interpolate import render
 from .models import count_tokens, load_default_backend
 from .paths import confine, read_text, write_atomic
 from .review import Answer, Request
 from .state import PER_BRANCH, State, branch_name
+
+# What LAST_RUN & co. read as before anything set them (the checker treats
+# them as always defined): empty records, so "{{LAST_RUN.STDERR}}" in a first
+# RETRY attempt is "" rather than an error.
+BUILT_IN = {
+    "LAST_RUN": {"EXIT_CODE": None, "STDOUT": "", "STDERR": "", "DURATION": 0, "TIMED_OUT": False},
+    "LAST_PROMPT": "",
+    "LAST_REVIEW": {"VERDICT": "", "COMMENT": "", "MESSAGE": ""},
+    "LAST_COST": cost.zero(),
+}
 
 SIZE_UNITS = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}
 SCRIPT_RUNNERS = {"PYTHON": "python3 -c", "PY": "python3 -c"}   # other heredocs are shell
@@ -170,9 +179,11 @@ class Interpreter:
                     return variables[scoped]
         if name in variables:
             return variables[name]
+        if name in BUILT_IN:
+            return BUILT_IN[name]
         hint = "set it first with VAR, READ … AS, RUN … AS or … INTO"
-        if name in PER_BRANCH:
-            hint = f"{name} is set by the statement it names; nothing has set it yet at this point"
+        if name == "LAST_ERROR":
+            hint = "LAST_ERROR is set in a CATCH block (and between RETRY attempts)"
         raise RunError(f"variable {name!r} is not set", line, hint=hint)
 
     @property
@@ -207,11 +218,8 @@ class Interpreter:
         self.observed.setdefault(cost.command_key(stmt), []).append(record["DURATION"])
         if self.display:
             self.display.command_finished(key, record)
-        if result.timed_out:
-            if budget_bound:
-                self.budget.check_time(line)
-            raise CommandTimedOut(f"RUN timed out after {timeout:g}s: {command}", line,
-                                  hint="raise the limit with TIMEOUT …, or @timeout for the block")
+        if result.timed_out and budget_bound:
+            self.budget.check_time(line)   # the budget, not the command, ran out
         return {"exit_code": result.exit_code, "duration": record["DURATION"]}
 
     def shell_command(self, stmt: ast.Run, ctx) -> str:

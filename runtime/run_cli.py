@@ -67,13 +67,14 @@ def cmd_run(args) -> int:
     from .session import load_plan, run_plan
     try:
         program, source = load_plan(Path(args.plan))
+        if args.dry_run:
+            return dry_run(program, Path(args.workspace), args.json)
+        sandbox = _sandbox(args.sandbox)
     except Exception as exc:
         return _usage_error(exc)
-    if args.dry_run:
-        return dry_run(program, Path(args.workspace), args.json)
     display = _display(args.json)
     try:
-        outcome = run_plan(program, args.workspace, source=source, sandbox=_sandbox(args.sandbox),
+        outcome = run_plan(program, args.workspace, source=source, sandbox=sandbox,
                            review=args.review, choose=args.choose or "auto", display=display)
     finally:
         display.close()
@@ -179,8 +180,8 @@ def _sandbox(flag: str | None) -> str:
     """The --sandbox flag wins over the user's configuration."""
     if flag:
         return flag
-    from .session import user_settings
-    return user_settings().get("backend") or user_settings().get("sandbox") or "auto"
+    from .session import sandbox_settings
+    return sandbox_settings().backend
 
 
 def _display(as_json: bool):
@@ -210,12 +211,12 @@ def _finish(outcome, as_json: bool) -> int:
 def _usage_error(exc: Exception) -> int:
     from tisslang.errors import TissSyntaxError
 
-    from .errors import RunError
+    from .errors import RunError, Stop
     if isinstance(exc, TissSyntaxError):
         for diagnostic in exc.diagnostics:
             print(diagnostic.format(), file=sys.stderr)
         return 2
-    if isinstance(exc, RunError):
+    if isinstance(exc, (RunError, Stop)):
         print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
         return 2
     raise exc

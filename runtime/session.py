@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,9 +78,14 @@ class LazySandbox:
 
     def __init__(self, kind: str, config_for):
         self.kind, self.config_for, self.opened = kind, config_for, None
+        self.lock = threading.Lock()     # PARALLEL branches may all start with a RUN
 
     def __call__(self):
-        if self.opened is None:
+        if self.opened is not None:
+            return self.opened
+        with self.lock:
+            if self.opened is not None:
+                return self.opened
             from .sandbox import SandboxError, open_sandbox
             try:
                 sandbox = open_sandbox(self.kind, self.config_for())
@@ -193,19 +199,16 @@ class Session:
             variables=self.variables, error=error, workspace=self.workspace)
 
     def _sandbox_config(self):
-        from .sandbox import SandboxConfig
-        settings = user_settings()
-        config = SandboxConfig(workspace=self.workspace, run_id=self.run_id or "session")
-        config.image = self.sandbox_settings.get("image") or settings.get("image")
+        """One sandbox per run: the user's settings, the plan's file/task-level
+        @image, and the network only when @network asks AND the user allows."""
+        settings = sandbox_settings()
         wants_network = str(self.sandbox_settings.get("network", "off")).lower() in ("on", "true", "yes")
-        config.network = wants_network and bool(settings.get("allow_network", False))
-        if wants_network and not config.network:
-            print("warning: @network \"on\" ignored: your configuration does not allow network access "
-                  "(set allow_network: true in the tiss config)", file=sys.stderr)
-        for name in ("memory_mb", "pids", "cpus"):
-            if settings.get(name) is not None:
-                setattr(config, name, settings[name])
-        return config
+        if wants_network and not settings.allow_network:
+            print('warning: @network "on" ignored: your configuration does not allow network access '
+                  "(set sandbox.allow_network: true in the tiss config)", file=sys.stderr)
+        return settings.sandbox_config(self.workspace, self.run_id or "session",
+                                       image=self.sandbox_settings.get("image"),
+                                       network_requested=wants_network)
 
     def close(self) -> None:
         self.sandbox.close()
@@ -297,16 +300,14 @@ def installed_tools() -> dict:
     return {point.name: point.load() for point in entry_points(group="tisslang.tools")}
 
 
-def user_settings() -> dict:
-    """The user's sandbox settings from runtime/config.py, when it exists."""
+def sandbox_settings():
+    """The user's sandbox settings (runtime/config.py); a broken config file
+    stops the run with its own message."""
+    from .config import ConfigError, load_config
     try:
-        from .config import load_config
-    except ImportError:
-        return {}
-    config = load_config()
-    if isinstance(config, dict):
-        return config
-    return {k: getattr(config, k) for k in dir(config) if not k.startswith("_")}
+        return load_config().sandbox
+    except ConfigError as exc:
+        raise Stop(f"configuration: {exc}", hint=exc.hint) from None
 
 
 def _sandbox_directives(stmts) -> dict:

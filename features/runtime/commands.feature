@@ -38,24 +38,33 @@ Feature: Commands run in order and leave their results in the state
     And the steps are ["test=failed"]
     And the log says []
 
-  Scenario: A RUN that times out fails the step and records TIMED_OUT
+  Scenario: A RUN that times out is stopped and recorded; ASSERT decides
     Given the plan:
       """
       TASK "t" {
         STEP "slow" {
-          TRY {
-            RUN "sleep 5" TIMEOUT 300ms
-          } CATCH {
-            VAR timed_out = LAST_RUN.TIMED_OUT
-            VAR kind = LAST_ERROR.KIND
-          }
+          RUN "sleep 5; echo late > late.txt" TIMEOUT 300ms
+          VAR timed_out = LAST_RUN.TIMED_OUT
+          VAR code = LAST_RUN.EXIT_CODE
+          ASSERT NOT LAST_RUN.TIMED_OUT
         }
       }
       """
     When I run the plan
-    Then the run succeeds
+    Then the run fails
     And the variable "timed_out" is true
-    And the variable "kind" is "timeout"
+    And the variable "code" is 124
+    And the error says "NOT LAST_RUN.TIMED_OUT failed: LAST_RUN.TIMED_OUT was true"
+    And the workspace file "late.txt" does not exist
+
+  Scenario: LAST_RUN reads as an empty record before the first RUN
+    Given the plan:
+      """
+      LOG "stderr so far: [{{LAST_RUN.STDERR}}]"
+      """
+    When I run the plan
+    Then the run succeeds
+    And the log says ["stderr so far: []"]
 
   Scenario: A heredoc script runs as one shell script
     Given the plan:
