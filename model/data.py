@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.checkpoint import write_text_atomic
+
 BUILTIN_CORPORA = ("shakespeare", "stdlib")
 
 
@@ -149,14 +151,8 @@ def build_token_file(files: list[Path], tokenizer, out_path: str | os.PathLike) 
     meta = {"dtype": dtype.name, "n_tokens": n_tokens, "n_bytes": n_bytes,
             "vocab_size": tokenizer.vocab_size, "sources": [str(p) for p in files]}
     os.replace(tmp, out_path)
-    _write_json_atomic(out_path.with_suffix(".json"), meta)
+    write_text_atomic(out_path.with_suffix(".json"), json.dumps(meta, indent=1))
     return meta
-
-
-def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -173,12 +169,21 @@ class TokenFile:
         meta_path = path.with_suffix(".json")
         if not path.is_file() or not meta_path.is_file():
             raise DataError(f"token file {path} (or its sidecar {meta_path.name}) is missing")
-        meta = json.loads(meta_path.read_text())
-        dtype = np.dtype(meta["dtype"]).newbyteorder("<")
-        if meta["n_tokens"] == 0:
+        try:
+            meta = json.loads(meta_path.read_text())
+            dtype = np.dtype(meta["dtype"]).newbyteorder("<")
+            n_tokens, n_bytes, vocab_size = (int(meta[k]) for k in ("n_tokens", "n_bytes", "vocab_size"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{meta_path}: not a token file sidecar ({exc})\n"
+                            "hint: delete it and its .bin to re-encode the corpus") from None
+        if n_tokens == 0:
             raise DataError(f"{path}: the corpus encoded to zero tokens")
-        tokens = np.memmap(path, dtype=dtype, mode="r", shape=(meta["n_tokens"],))
-        return cls(tokens=tokens, n_bytes=int(meta["n_bytes"]), vocab_size=int(meta["vocab_size"]))
+        if path.stat().st_size != n_tokens * dtype.itemsize:
+            raise DataError(f"{path} has {path.stat().st_size} bytes, its sidecar promises "
+                            f"{n_tokens} tokens of {dtype.itemsize} bytes\n"
+                            "hint: delete both files to re-encode the corpus")
+        tokens = np.memmap(path, dtype=dtype, mode="r", shape=(n_tokens,))
+        return cls(tokens=tokens, n_bytes=n_bytes, vocab_size=vocab_size)
 
     @property
     def bytes_per_token(self) -> float:

@@ -144,3 +144,15 @@ def test_eval_batches_can_spread_a_few_windows_over_the_split():
     batches = list(eval_batches(tokens, 10, batch_size=8, max_windows=4))
     starts = np.concatenate([x[:, 0] for x, _ in batches])
     assert starts.tolist() == [0, 330, 660, 990]
+
+
+def test_a_damaged_token_file_is_a_clear_error(tmp_path):
+    build_token_file([write_text(tmp_path / "a.txt", "some text here")], ByteTokenizer(),
+                     tmp_path / "t.bin")
+    with open(tmp_path / "t.bin", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(DataError, match="sidecar promises 14 tokens"):
+        TokenFile.open(tmp_path / "t.bin")
+    (tmp_path / "t.json").write_text("{}")
+    with pytest.raises(DataError, match="not a token file sidecar"):
+        TokenFile.open(tmp_path / "t.bin")
