@@ -63,7 +63,7 @@ def measure(quick: bool = False) -> dict:
         "bpe_train_cpu_s": round(train_cpu_s, 3),
         "bpe_encode_cpu_mb_per_s": round(megabytes / cold_cpu_s, 2),
         "bpe_bytes_per_token": round(megabytes * 1e6 / len(ids), 3),
-        "load_average": round(os.getloadavg()[0], 2),
+        "bpe_load_average": round(os.getloadavg()[0], 2),
     }
     figures.update(_measure_hf(texts, text, megabytes, repeats))
     if "hf_train_s" in figures:
@@ -121,7 +121,7 @@ def _print_table(f: dict) -> None:
           f"{'met' if f['bpe_train_s'] <= TRAIN_TARGET_S else 'MISSED'}; "
           f"encode >= {ENCODE_TARGET_MB_S:g} MB/s: "
           f"{'met' if f['bpe_encode_mb_per_s'] >= ENCODE_TARGET_MB_S else 'MISSED'}")
-    print(f"(wall-clock figures, best of the runs; load average {f['load_average']} on "
+    print(f"(wall-clock figures, best of the runs; load average {f['bpe_load_average']} on "
           f"{os.cpu_count()} cores: CPU-time rows show TissLM without the waiting)")
     if has_hf:
         print(f"(HF trains and encodes on {f['hf_threads']} threads, TissLM on 1; "
