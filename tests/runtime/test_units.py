@@ -1,0 +1,196 @@
+"""Unit tests of the runtime's parts: paths, interpolation, conditions, the
+Session API (what the REPL and the pytest plugin build on), cost, journal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runtime import Session
+from runtime.cost import estimate
+from runtime.errors import RunError
+from runtime.evaluate import compare
+from runtime.interpolate import render
+from runtime.paths import confine, write_atomic
+from runtime.review import Answer, ask_on_terminal, Request
+from tisslang import ast, parse
+
+from .conftest import ScriptedModel
+
+# --- paths --------------------------------------------------------------------
+
+
+def test_confine_accepts_paths_inside(tmp_path):
+    assert confine(tmp_path, "a/./b/../c.txt") == tmp_path.resolve() / "a" / "c.txt"
+
+
+@pytest.mark.parametrize("name, words", [
+    ("/etc/passwd", "absolute"), ("~/x", "absolute"), ("../x", "'..'"), ("a/../../x", "'..'"),
+    (".tiss/runs/x", ".tiss/"), ("", "empty"), (".", "the workspace itself"),
+])
+def test_confine_refuses(tmp_path, name, words):
+    with pytest.raises(RunError) as caught:
+        confine(tmp_path, name, line=7)
+    assert words in caught.value.message
+    assert caught.value.line == 7
+
+
+def test_confine_refuses_a_symlinked_folder_leading_out(tmp_path):
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "outside").mkdir()
+    os.symlink(tmp_path / "outside", tmp_path / "ws" / "link")
+    with pytest.raises(RunError, match="symlink"):
+        confine(tmp_path / "ws", "link/new.txt")
+
+
+def test_write_atomic_leaves_no_temporary_file(tmp_path):
+    write_atomic(tmp_path / "d" / "f.txt", "one\n")
+    write_atomic(tmp_path / "d" / "f.txt", "two\n", append=True)
+    assert [p.name for p in (tmp_path / "d").iterdir()] == ["f.txt"]
+    assert (tmp_path / "d" / "f.txt").read_text() == "one\ntwo\n"
+
+
+# --- interpolation -------------------------------------------------------------
+
+
+def template(*parts):
+    return ast.Template(tuple(ast.Text(p) if isinstance(p, str) else p for p in parts))
+
+
+def interp(name, *filters):
+    return ast.Interpolation(ast.Ref(name), tuple(filters))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+               max_size=40))
+def test_any_value_reaches_the_shell_as_exactly_one_argument(value):
+    command = render(template("printf %s ", interp("x")), lambda ref: value, shell=True)
+    out = subprocess.run(["/bin/sh", "-c", command], capture_output=True, timeout=10)
+    assert out.stdout.decode("utf-8", "surrogateescape") == value
+
+
+def test_filters():
+    values = {"x": "  padded  ", "n": 2.0, "d": {"k": [1, True, None]}}
+    lookup = lambda ref: values[ref.name]  # noqa: E731
+    assert render(template("[", interp("x", "trim"), "]"), lookup) == "[padded]"
+    assert render(template(interp("n")), lookup) == "2"
+    assert render(template(interp("d")), lookup) == '{"k": [1, true, null]}'
+    assert render(template(interp("x", "json")), lookup) == '"  padded  "'
+    assert render(template("echo ", interp("x", "raw")), lookup, shell=True) == "echo   padded  "
+
+
+# --- conditions ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op, left, right, expected", [
+    ("==", "3\n", 3, True), ("==", "abc", 3, False), ("<", "10", 9, False), ("<", "a", "b", True),
+    ("CONTAINS", ["x", "y"], "y", True), ("NOT_CONTAINS", "hello", "z", True),
+    ("MATCHES", "v1.2.3", r"^v\d+\.", True), ("STARTS_WITH", "abc", "ab", True),
+    ("ENDS_WITH", "abc", "bc", True), ("==", True, True, True), ("!=", None, 0, True),
+])
+def test_compare(op, left, right, expected):
+    assert compare(op, left, right) is expected
+
+
+def test_comparing_a_list_with_a_number_is_an_error():
+    with pytest.raises(RunError, match="cannot compare"):
+        compare("<", [1], 2, line=4)
+
+
+# --- the Session API ---------------------------------------------------------------
+
+
+def test_session_keeps_state_across_execute_calls(tmp_path):
+    with Session(tmp_path, sandbox="host", review="approve") as session:
+        first = session.execute('VAR greeting = "hi"\nRUN "echo {{greeting}} > out.txt"\n')
+        assert first.status == "succeeded"
+        second = session.execute('ASSERT FILE "out.txt" == "hi\\n"\nVAR n = LAST_RUN.EXIT_CODE\n')
+        assert second.status == "succeeded", second.error
+        assert session.variables["n"] == 0
+        failed = session.execute("ASSERT n == 1\n")
+        assert failed.status == "failed" and "n was 0" in failed.error
+        assert session.execute("VAR after_failure = true\n").status == "succeeded"
+        events = (session.folder.path / "events.jsonl").read_text()
+    assert events.count('"event": "done"') == 5
+    assert 'VAR greeting = "hi"' in (session.folder.path / "plan.tiss").read_text()
+
+
+def test_session_executes_hand_built_statements(tmp_path):
+    """The runtime never needs the parser: AST nodes work directly (here one
+    the checker would refuse, to reach the run-time check)."""
+    env_home = ast.Var("home", ast.Ref("ENV", ("HOME",), span=ast.Span(3, 1, 3, 9)))
+    with Session(tmp_path, sandbox="host", journal=False) as session:
+        outcome = session.execute([env_home])
+    assert outcome.status == "failed"
+    assert "line 3: ENV is not available" in outcome.error
+    assert outcome.run_id is None
+
+
+def test_session_directives_carry_over_to_later_chunks(tmp_path):
+    model = ScriptedModel(["yes"])
+    with Session(tmp_path, sandbox="host", model=model) as session:
+        session.execute('@persona "terse"\n')
+        session.execute('PROMPT_AGENT "ok?"\n')
+    assert model.prompts == [("ok?", "terse")]
+
+
+def test_session_uses_a_pluggable_reviewer(tmp_path):
+    asked = []
+
+    def reviewer(request):
+        asked.append((request.kind, request.message))
+        return Answer("reject", "no")
+
+    with Session(tmp_path, sandbox="host", review=reviewer) as session:
+        outcome = session.execute('REQUEST_REVIEW "merge?"\n')
+    assert asked == [("review", "merge?")]
+    assert (outcome.status, outcome.exit_code) == ("rejected", 3)
+
+
+def test_terminal_reviewer_keeps_asking_until_it_understands():
+    answers = iter(["what", "r  too risky"])
+    said = []
+    answer = ask_on_terminal(Request("review", "ship?", 3), read=lambda prompt: next(answers),
+                             write=said.append)
+    assert answer == Answer("reject", "too risky")
+    assert "ship?" in said[0]
+
+
+def test_choose_ask_uses_the_chooser(tmp_path):
+    def chooser(request):
+        assert request.kind == "choose" and request.options == ("A", "B")
+        return Answer("approve", choice=1)
+
+    with Session(tmp_path, sandbox="host", review=chooser, choose="ask") as session:
+        outcome = session.execute('CHOOSE {\n STEP "A" { VAR p = 1 }\n STEP "B" { VAR p = 2 }\n}\n')
+    assert outcome.status == "succeeded", outcome.error
+    assert session.variables["p"] == 2
+
+
+# --- cost ----------------------------------------------------------------------
+
+
+def test_estimate_counts_worst_case_and_remembered_durations():
+    program = parse('''\
+TASK "t" {
+  RUN "make"
+  IF true { PROMPT_AGENT "a" } ELSE { RUN "x" }
+  RETRY 3 { RUN "test" }
+  PARALLEL {
+    STEP "a" { RUN "slow" }
+    STEP "b" { RUN "fast" }
+  }
+}
+''')
+    history = {'"make"': [2.0, 4.0], '"slow"': [10.0], '"fast"': [1.0]}
+    cost = estimate(program.body, history)
+    assert cost["RUN_COUNT"] == 1 + 1 + 3 + 2
+    assert cost["API_CALLS"] == 1
+    assert cost["UNSEEN_COMMANDS"] == 1 + 3
+    # make 3s + IF max(prompt 2s, run 1s) + 3 x test 1s + PARALLEL max(10, 1)
+    assert cost["EXECUTION_TIME"] == pytest.approx(3 + 2 + 3 + 10)
