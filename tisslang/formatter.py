@@ -17,6 +17,7 @@ Guarantees (tested with hypothesis): ``format(format(x)) == format(x)`` and
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from collections.abc import Sequence
 from typing import Union
 
@@ -77,9 +78,27 @@ def format_interpolation(part: A.Interpolation) -> str:
 
 
 def format_template(template: A.Template) -> str:
-    return '"' + "".join(
-        _escape(part.value) if isinstance(part, A.Text) else format_interpolation(part)
-        for part in template.parts) + '"'
+    parts = template.parts
+    out = []
+    for index, part in enumerate(parts):
+        if isinstance(part, A.Interpolation):
+            out.append(format_interpolation(part))
+            continue
+        before_hole = index + 1 < len(parts) and isinstance(parts[index + 1], A.Interpolation)
+        out.append(_escape_braces(_escape(part.value), before_hole))
+    return '"' + "".join(out) + '"'
+
+
+def _escape_braces(text: str, before_hole: bool) -> str:
+    """Literal text must never show ``{{`` (it would open an interpolation):
+    a ``{`` followed by another, or by the next part's ``{{``, is written as
+    the escape ``\\u{7B}``."""
+    if "{" not in text:
+        return text
+    text = re.sub(r"\{(?=\{)", r"\\u{7B}", text)
+    if before_hole and text.endswith("{"):
+        text = text[:-1] + "\\u{7B}"
+    return text
 
 
 def format_expr(expr: A.Expr, context: int = PREC_OR) -> str:
@@ -142,6 +161,12 @@ def _literal(value: Union[int, float, bool, None]) -> str:
         return "false"
     if value is None:
         return "null"
+    if isinstance(value, float):
+        # The grammar has no exponent notation: 1e-05 is written 0.00001.
+        text = repr(value)
+        if "e" in text:
+            text = format(Decimal(text), "f")
+        return text if "." in text else text + ".0"
     return repr(value)
 
 
@@ -185,7 +210,7 @@ def format_command(stmt: A.Stmt) -> str:
         line = "PROMPT_AGENT " + _text_or_heredoc(stmt.prompt)
         return line + (f" INTO {stmt.into}" if stmt.into else "")
     if isinstance(stmt, A.Call):
-        line = f"CALL {stmt.tool} {_atom(stmt.args)}"
+        line = f"CALL {stmt.tool}" + (f" {_atom(stmt.args)}" if stmt.args.entries else "")
         return line + (f" INTO {stmt.into}" if stmt.into else "")
     if isinstance(stmt, A.Var):
         return f"VAR {stmt.name} = {format_expr(stmt.value)}"
