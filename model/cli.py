@@ -65,18 +65,21 @@ def _guarded(command):
 # --- train --------------------------------------------------------------------
 
 
-def _config_flags(parser, dataclass_type, skip=()) -> None:
+def _config_flags(parser, title: str, dataclass_type, skip=()) -> None:
     """One --flag per dataclass field (``d_model`` -> ``--d-model``), typed by its default."""
-    group = parser.add_argument_group(f"{dataclass_type.__name__} (override the YAML)")
+    group = parser.add_argument_group(title)
     for f in fields(dataclass_type):
         if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
         kind = type(f.default) if f.default is not None else int
+        shown = "derived" if f.default is None else f.default
         if kind is bool:
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                               default=None, help=f"default: {shown}")
         else:
-            group.add_argument(flag, dest=f.name, type=kind, default=None, metavar=kind.__name__.upper())
+            group.add_argument(flag, dest=f.name, type=kind, default=None,
+                               metavar=kind.__name__.upper(), help=f"default: {shown}")
 
 
 def _add_train(actions) -> None:
@@ -100,8 +103,9 @@ def _add_train(actions) -> None:
                    help="end this session after STEP (with a checkpoint); the schedule is unchanged")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the final figures as one JSON object")
-    _config_flags(p, ModelConfig, skip=("vocab_size",))
-    _config_flags(p, TrainConfig)
+    _config_flags(p, "model (over the YAML's model:; vocab_size follows the tokenizer)",
+                  ModelConfig, skip=("vocab_size",))
+    _config_flags(p, "training (over the YAML's train:)", TrainConfig)
     p.set_defaults(func=_guarded(_train))
 
 
