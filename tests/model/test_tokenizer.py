@@ -197,6 +197,11 @@ def test_training_on_one_string_is_a_clear_error():
         Tokenizer.train("to be or not to be", vocab_size=300)
 
 
+def test_encode_bytes_never_makes_special_ids(tok):
+    ids = tok.encode_bytes(b"<|bos|>hi")
+    assert tok.bos_id not in ids and tok.decode_bytes(ids) == b"<|bos|>hi"
+
+
 def test_allowed_special_controls_which_markers_count(tok):
     text = "<|bos|>hi<|eos|>"
     assert tok.bos_id not in tok.encode(text, allowed_special="none")
