@@ -88,6 +88,14 @@ def test_incremental_training_matches_on_repeats_and_ties():
     assert fast.merges == naive_train(texts, 40, FIRST_MERGE)
 
 
+@given(st.lists(st.text(alphabet="ab c\n'1é", max_size=40), max_size=8),
+       st.integers(min_value=0, max_value=30))
+@settings(max_examples=60, deadline=None)
+def test_incremental_training_matches_full_recount_on_random_corpora(texts, n_merges):
+    fast = Tokenizer.train(texts, vocab_size=FIRST_MERGE + n_merges)
+    assert fast.merges == naive_train(texts, n_merges, FIRST_MERGE)
+
+
 def test_learn_merges_is_the_documented_tie_break():
     # every pair occurs once: smaller first id wins, then smaller second id
     merges = learn_merges({b"ab": 1, b" cd": 1}, 10, first_id=300)
