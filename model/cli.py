@@ -203,7 +203,8 @@ def _add_generate(actions) -> None:
     p = actions.add_parser(
         "generate", help="complete prompts with a trained model",
         description="Complete one or more prompts (batched, with the KV cache).")
-    p.add_argument("prompt", nargs="+", help="prompt text (several prompts run as one batch)")
+    p.add_argument("prompt", nargs="+",
+                   help="prompt text, or - to read it from stdin (several prompts run as one batch)")
     p.add_argument("--model", required=True, type=Path,
                    help="a run directory, checkpoint or model directory")
     p.add_argument("--max-tokens", type=int, default=100, help="new tokens per prompt (default 100)")
@@ -229,15 +230,16 @@ def _generate(args) -> int:
                             top_k=args.top_k, top_p=args.top_p,
                             repetition_penalty=args.repetition_penalty,
                             stop=args.stop, seed=args.seed)
+    prompts = [sys.stdin.read() if p == "-" else p for p in args.prompt]
     model, directory = load_model(args.model)
     tokenizer = load_model_tokenizer(directory)
-    completions = generate(model, tokenizer, args.prompt, params, use_cache=not args.no_cache)
+    completions = generate(model, tokenizer, prompts, params, use_cache=not args.no_cache)
     if args.json:
         print(json.dumps({"model": str(directory), "completions": [
             {"prompt": prompt, "text": c.text, "tokens": c.token_ids, "finish_reason": c.finish_reason}
-            for prompt, c in zip(args.prompt, completions)]}))
+            for prompt, c in zip(prompts, completions)]}))
         return 0
-    for i, (prompt, completion) in enumerate(zip(args.prompt, completions)):
+    for i, (prompt, completion) in enumerate(zip(prompts, completions)):
         if i:
             print("\n" + "-" * 40)
         print(prompt + completion.text)

@@ -179,3 +179,14 @@ def test_generate_refuses_a_prompt_longer_than_the_context(run_dir, capsys):
 def test_a_resumed_run_keeps_its_corpus(run_dir, capsys):
     fails_cleanly(capsys, ["model", "train", "--out", str(run_dir), "--resume", "--corpus",
                            "stdlib", "--quiet"], "a resumed run keeps its corpus")
+
+
+def test_generate_reads_a_prompt_from_stdin(run_dir, capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("HAMLET:"))
+    from_stdin = run_json(capsys, ["model", "generate", "--model", str(run_dir), "-",
+                                   "--greedy", "--max-tokens", "4", "--json"])
+    direct = run_json(capsys, ["model", "generate", "--model", str(run_dir), "HAMLET:",
+                               "--greedy", "--max-tokens", "4", "--json"])
+    assert from_stdin == direct
