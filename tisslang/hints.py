@@ -248,7 +248,9 @@ def string_continues_on(text: str, pos: int) -> int:
     """How many lines the string opened at ``pos`` would run on to, if it was
     meant to close on the next line (its closing quote ends that line), else 0.
     This tells "raw newline in a string" apart from "unterminated string"."""
-    quote = text[pos]
+    quote = text[pos] if pos < len(text) else ""
+    if quote not in ("'", '"'):
+        return 0
     first_end = text.find("\n", pos)
     if first_end < 0:
         return 0
