@@ -8,9 +8,11 @@ position. The rules:
   TRY/CATCH, RETRY, PARALLEL, CHOOSE and ESTIMATE_COST (which never executes
   its body, so it sets nothing);
 - ``LAST_RUN``, ``LAST_PROMPT``, ``LAST_REVIEW``, ``LAST_COST`` and ``BUDGET``
-  are always defined. ``LAST_ERROR`` is defined only inside a CATCH body (the
-  only place the runtime guarantees a value); anywhere else it is an error.
-  Built-ins cannot be assigned;
+  are always defined. The others follow the flow like variables, set where the
+  runtime sets them: ``LAST_ERROR`` on entering CATCH and between RETRY
+  attempts (so it is certain inside CATCH, uncertain in a RETRY body or after a
+  TRY, and an error anywhere else), ``LAST_CALL`` by every CALL. Built-ins
+  cannot be assigned;
 - ``LAST_RUN.FIELD`` and ``BUDGET.KEY`` must name a real field;
 - SET_BUDGET keys and values, durations, directive names and values,
   MATCHES regexes, CHOOSE with fewer than two options, RETRY below 1, two
@@ -38,8 +40,8 @@ from .hints import did_you_mean
 from .parser import parse_duration
 
 ALWAYS_DEFINED = frozenset({"LAST_RUN", "LAST_PROMPT", "LAST_REVIEW", "LAST_COST", "BUDGET"})
-CATCH_ONLY = "LAST_ERROR"
-BUILTINS = ALWAYS_DEFINED | {CATCH_ONLY}
+LAST_ERROR, LAST_CALL = "LAST_ERROR", "LAST_CALL"
+BUILTINS = ALWAYS_DEFINED | {LAST_ERROR, LAST_CALL}
 
 RUN_FIELDS = ("EXIT_CODE", "STDOUT", "STDERR", "DURATION", "TIMED_OUT")
 BUDGET_KEYS = ("EXECUTION_TIME", "API_CALLS", "TOKEN_COUNT", "RUN_COUNT")
@@ -81,12 +83,11 @@ class _Flow:
     parent: Union["_Flow", None] = None
     definite: set[str] = field(default_factory=set)
     maybe: set[str] = field(default_factory=set)
-    in_catch: bool = False
     racing: dict[str, int] | None = None
     lane: int = -1
 
-    def child(self, *, in_catch: bool | None = None) -> "_Flow":
-        return _Flow(parent=self, in_catch=self.in_catch if in_catch is None else in_catch)
+    def child(self) -> "_Flow":
+        return _Flow(parent=self)
 
     def set(self, name: str) -> None:
         self.definite.add(name)
@@ -158,8 +159,8 @@ def _assigned_name(stmt: A.Node) -> str | None:
 
 
 def _assignments(stmts: Iterable[A.Stmt]) -> dict[str, A.Node]:
-    """Every name the statements may set, with the first statement setting it.
-    ESTIMATE_COST bodies never run, so they set nothing."""
+    """Every name the statements may set (LAST_CALL included), with the first
+    statement setting it. ESTIMATE_COST bodies never run, so they set nothing."""
     found: dict[str, A.Node] = {}
     stack = list(reversed(list(stmts)))
     while stack:
@@ -167,6 +168,8 @@ def _assignments(stmts: Iterable[A.Stmt]) -> dict[str, A.Node]:
         name = _assigned_name(stmt)
         if name is not None:
             found.setdefault(name, stmt)
+        if isinstance(stmt, A.Call):
+            found.setdefault(LAST_CALL, stmt)
         if isinstance(stmt, A.EstimateCost):
             continue
         for body in reversed(list(_block_children(stmt))):
@@ -238,8 +241,9 @@ class _Checker:
         self.check_block(stmt.body, attempt)
         # The failure may come after any statement of TRY, so in CATCH every
         # name TRY sets is "maybe", none is definite.
-        handler = flow.child(in_catch=True)
+        handler = flow.child()
         handler.maybe |= attempt.maybe
+        handler.set(LAST_ERROR)
         self.check_block(stmt.catch, handler)
         flow.absorb([attempt, handler], exhaustive=True)
 
@@ -249,7 +253,7 @@ class _Checker:
                         hint="write RETRY 3 { … } to run the body up to three times")
         body = flow.child()
         # From the second attempt on, whatever an earlier attempt set may be set.
-        body.maybe |= set(_assignments(stmt.body))
+        body.maybe |= set(_assignments(stmt.body)) | {LAST_ERROR}
         self.check_block(stmt.body, body)
         # Going on after RETRY means one attempt ran the whole body.
         flow.definite |= body.definite
@@ -259,6 +263,8 @@ class _Checker:
         owners: dict[str, int] = {}
         for lane, child in enumerate(stmt.body):
             for name, setter in _assignments([child]).items():
+                if name in BUILTINS:  # the runtime keeps LAST_* per branch
+                    continue
                 if name in owners and owners[name] != lane:
                     self.report(setter.span,
                                 f"two PARALLEL branches set the variable '{name}'",
@@ -327,6 +333,7 @@ class _Checker:
                         hint=f"did you mean {guess}?" if guess
                         else "run `tiss tools` to list the registered tools")
         self.use_expr(stmt.args, flow, stmt.span)
+        flow.set(LAST_CALL)
         self.assign(stmt.into, flow, stmt.span)
 
     def stmt_Var(self, stmt: A.Var, flow: _Flow) -> None:
@@ -421,10 +428,8 @@ class _Checker:
     def use_ref(self, ref: A.Ref, flow: _Flow, span: A.Span) -> None:
         where = _at(ref, span)
         name = ref.name
-        if name == CATCH_ONLY:
-            if not flow.in_catch:
-                self.report(where, "LAST_ERROR is only set inside a CATCH block",
-                            hint="read LAST_ERROR in TRY { … } CATCH { … here … }")
+        if name == LAST_ERROR:
+            self.use_last_error(flow.status(name), where)
             return
         if name in ALWAYS_DEFINED:
             self.check_builtin_field(ref, where)
@@ -445,6 +450,16 @@ class _Checker:
         hint = (f"did you mean {guess}?" if guess else
                 f"set it first: VAR {name} = …, RUN … AS {name}, READ … AS {name} or … INTO {name}")
         self.report(where, message, hint=hint)
+
+    def use_last_error(self, status: str, where: A.Span) -> None:
+        hint = "read LAST_ERROR in TRY { … } CATCH { … here … }"
+        if status == "never":
+            self.report(where, "LAST_ERROR is only set inside CATCH (and between RETRY attempts)",
+                        hint=hint)
+        elif status == "maybe":
+            self.report(where, "LAST_ERROR may not be set here: only a failure sets it "
+                               "(in CATCH, or before a RETRY attempt after the first)",
+                        hint=hint, severity="warning")
 
     def check_builtin_field(self, ref: A.Ref, where: A.Span) -> None:
         known = {"LAST_RUN": RUN_FIELDS, "BUDGET": BUDGET_KEYS}.get(ref.name)

@@ -77,16 +77,25 @@ Feature: The checker finds what the grammar cannot see
     When I check it
     Then the checker reports nothing
 
-  Scenario: LAST_ERROR exists only inside CATCH
+  Scenario: LAST_ERROR is set only by a failure: in CATCH, or between RETRY attempts
     Given the plan:
       """
       RUN "false"
       LOG "{{LAST_ERROR}}"
+      TRY {
+          RUN "false"
+      } CATCH {
+          LOG "{{LAST_ERROR.MESSAGE}}"
+      }
+      RETRY 3 {
+          LOG "{{LAST_ERROR.MESSAGE}}"
+      }
       """
     When I check it
     Then the checker reports:
       """
-      2:6: error: LAST_ERROR is only set inside a CATCH block
+      2:6: error: LAST_ERROR is only set inside CATCH (and between RETRY attempts)
+      9:10: warning: LAST_ERROR may not be set here: only a failure sets it (in CATCH, or before a RETRY attempt after the first)
       """
 
   Scenario: Two PARALLEL branches writing the same variable

@@ -218,18 +218,37 @@ def test_one_parallel_branch_writing_a_variable_twice_is_fine():
 # --- built-ins --------------------------------------------------------------------------
 
 
-def test_last_error_only_inside_catch():
+def test_last_error_is_certain_in_catch_uncertain_after_it_and_in_retry_and_unset_before():
     assert findings("""
+        LOG "{{LAST_ERROR}}"
         TRY {
             RUN "x"
         } CATCH {
-            LOG "{{LAST_ERROR}}"
+            LOG "{{LAST_ERROR.MESSAGE}}"
             IF true {
                 LOG "{{LAST_ERROR}}"
             }
         }
         LOG "{{LAST_ERROR}}"
-    """) == [("error", 9, 6, "LAST_ERROR is only set inside a CATCH block")]
+    """) == [
+        ("error", 1, 6, "LAST_ERROR is only set inside CATCH (and between RETRY attempts)"),
+        ("warning", 10, 6, "LAST_ERROR may not be set here: only a failure sets it "
+                           "(in CATCH, or before a RETRY attempt after the first)"),
+    ]
+    assert messages("""
+        RETRY 3 {
+            PROMPT_AGENT "fix this: {{LAST_ERROR.MESSAGE}}" INTO fix
+        }
+    """) == ["warning: LAST_ERROR may not be set here: only a failure sets it "
+             "(in CATCH, or before a RETRY attempt after the first)"]
+
+
+def test_last_call_is_set_by_call():
+    assert messages("""
+        LOG "{{LAST_CALL}}"
+        CALL search {q: "x"}
+        LOG "{{LAST_CALL}}"
+    """) == ["error: variable 'LAST_CALL' is used before it is set"]
 
 
 def test_builtins_cannot_be_assigned():
@@ -373,3 +392,15 @@ def test_deeply_nested_plans_do_not_hit_the_recursion_limit():
     source = "".join("IF true {\n" for _ in range(depth)) + 'VAR x = 1\n' + "}\n" * depth
     assert messages(source + 'LOG "{{x}}"\n') == [
         "warning: variable 'x' may not be set on every path to here"]
+
+
+def test_parallel_branches_share_built_ins_without_conflict():
+    assert findings("""
+        PARALLEL {
+            CALL search {q: "a"} INTO first
+            CALL search {q: "b"} INTO second
+            RUN "x"
+            RUN "y"
+        }
+        LOG "{{LAST_CALL}} {{first}} {{second}}"
+    """) == []
