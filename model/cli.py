@@ -49,7 +49,10 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from model.generate import GenerationError
     from model.kv_cache import CacheFullError
 
-    return (CheckpointError, ConfigError, DataError, GenerationError, CacheFullError, OSError)
+    from model.train import TrainingDiverged
+
+    return (CheckpointError, ConfigError, DataError, GenerationError, CacheFullError,
+            TrainingDiverged, OSError)
 
 
 def _guarded(command):
@@ -128,6 +131,8 @@ def _train_settings(args) -> dict:
             data = yaml.safe_load(args.config.read_text()) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{args.config}: not valid YAML: {exc}") from None
+        if isinstance(data, dict) and data and set(data) <= {f.name for f in fields(ModelConfig)}:
+            data = {"model": data}  # a plain model config, as ModelConfig.from_yaml reads
         unknown = set(data) - set(settings) if isinstance(data, dict) else {"(not a mapping)"}
         if unknown:
             raise ConfigError(f"{args.config}: unknown section(s) {sorted(unknown)}; "

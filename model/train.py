@@ -36,6 +36,10 @@ from model.model import TissLM
 from model.optim import AdamW, clip_grad_norm, cosine_lr
 
 
+class TrainingDiverged(Exception):
+    """The loss stopped being a finite number; the message says when and what to try."""
+
+
 @dataclass
 class TrainConfig:
     steps: int = 1000
@@ -248,8 +252,15 @@ def train(model_config: ModelConfig, config: TrainConfig, out_dir, *,
     try:
         while step < config.steps and (stop_at is None or step < stop_at):
             lr = cosine_lr(step, config.lr, config.warmup_steps, config.steps, config.min_lr)
-            loss, norm = train_step(model, optimizer, sampler, config, lr, rng)
+            # Overflow shows up as a non-finite loss, reported below as one clear error.
+            with np.errstate(over="ignore", invalid="ignore"):
+                loss, norm = train_step(model, optimizer, sampler, config, lr, rng)
             step += 1
+            if not math.isfinite(loss):
+                log.write("diverged", step=step, loss=str(loss), lr=lr)
+                raise TrainingDiverged(
+                    f"the training loss became {loss} at step {step} (lr {lr:.3g})\nhint: lower "
+                    "--lr, keep --grad-clip on, or resume from the last checkpoint with --resume")
             elapsed = time.perf_counter() - started
             speed = tokens_per_step * (step - start_step) / elapsed
             eta = elapsed / (step - start_step) * (config.steps - step)

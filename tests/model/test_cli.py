@@ -190,3 +190,12 @@ def test_generate_reads_a_prompt_from_stdin(run_dir, capsys, monkeypatch):
     direct = run_json(capsys, ["model", "generate", "--model", str(run_dir), "HAMLET:",
                                "--greedy", "--max-tokens", "4", "--json"])
     assert from_stdin == direct
+
+
+def test_a_plain_model_yaml_is_the_model_section(corpus, tmp_path):
+    config = tmp_path / "model.yaml"
+    config.write_text("n_layers: 1\nd_model: 16\nn_heads: 2\ncontext_length: 16\n")
+    assert main(["model", "train", "--config", str(config), "--corpus", str(corpus), "--out",
+                 str(tmp_path / "run"), "--steps", "1", "--batch-size", "2", "--quiet"]) == 0
+    model, _ = load_model(tmp_path / "run")
+    assert (model.cfg.n_layers, model.cfg.d_model) == (1, 16)

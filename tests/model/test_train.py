@@ -221,3 +221,13 @@ def test_a_corpus_larger_than_the_memory_limit_trains(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["step"] == 3
+
+
+def test_divergence_stops_with_a_clear_error(shakespeare_tokens, tmp_path):
+    from model.train import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged, match="loss became nan at step"):
+        train(SMALL, quick(lr=1e30, grad_clip=0.0, steps=20), tmp_path,
+              tokens_path=shakespeare_tokens, progress=False)
+    last = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
+    assert last["event"] == "diverged"
