@@ -120,12 +120,13 @@ class Interpreter:
         """Journal what this thread changed since its last event."""
         with self.state.lock:
             delta = self.state.take_delta()
-            if self.journal is None:
+            journal = self.journal
+            if journal is None:
                 return
             if delta:
                 fields["delta"] = delta
-            self.journal.append(event, **fields)
-            self.journal.checkpoint(self.state.snapshot(), force=checkpoint)
+            journal.append(event, fields)
+            journal.checkpoint(self.state, force=checkpoint)
 
     def forget_inside(self, key: str) -> None:
         """A finished compound statement: drop its inner progress/decisions."""

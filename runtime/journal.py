@@ -25,11 +25,24 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import orjson
+
 from .errors import RunError
 from .state import State
 
 INLINE_CAP = 16 * 1024           # characters kept inside a JSON line
 CHECKPOINT_EVERY = 0.5           # seconds between checkpoints of pure statements
+
+
+
+def encode(record: dict) -> bytes:
+    """One JSON line. orjson is ~10x faster than the json module, which
+    matters at one event per statement; the json module takes what orjson
+    refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(record)
+    except TypeError:
+        return json.dumps(record, ensure_ascii=False).encode("utf-8")
 
 
 def runs_root(workspace: Path) -> Path:
@@ -73,17 +86,17 @@ class RunFolder:
 
     # --- writing ---------------------------------------------------------------
 
-    def append(self, event: str, **fields) -> dict:
+    def append(self, event: str, fields: dict | None = None, **more) -> dict:
         """Write one event line and flush it to the OS before returning."""
         if self._events is None:
             self._events = self._open_for_append()
         self.seq += 1
-        record = {"seq": self.seq, "t": round(time.time(), 3), "event": event, **fields}
-        line = json.dumps(record, ensure_ascii=False)
+        record = {"seq": self.seq, "t": round(time.time(), 3), "event": event}
+        record.update(fields or more)
+        line = encode(record)
         if len(line) > INLINE_CAP:
-            line = json.dumps(self._externalize(record), ensure_ascii=False)
-        self._events.write(line + "\n")
-        self._events.flush()
+            line = encode(self._externalize(record))
+        os.write(self._events, line + b"\n")   # unbuffered: at the OS at once
         return record
 
     def _open_for_append(self):
@@ -96,21 +109,23 @@ class RunFolder:
             if cut_short:
                 with open(path, "ab") as existing:
                     existing.write(b"\n")
-        return open(path, "a", encoding="utf-8")
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    def checkpoint(self, snapshot: dict, force: bool = False) -> None:
+    def checkpoint(self, state: State, force: bool = False) -> None:
+        """Snapshot ``state`` (with the seq of the last event) if ``force`` or
+        if the last snapshot is older than CHECKPOINT_EVERY."""
         now = time.monotonic()
         if not force and now - self._last_checkpoint < CHECKPOINT_EVERY:
             return
         self._last_checkpoint = now
-        data = json.dumps(self._externalize({"seq": self.seq, "state": snapshot}), ensure_ascii=False)
+        data = encode(self._externalize({"seq": self.seq, "state": state.snapshot()}))
         temp = self.path / f"checkpoint.json.tmp{os.getpid()}"
-        temp.write_text(data, encoding="utf-8")
+        temp.write_bytes(data)
         os.replace(temp, self.path / "checkpoint.json")
 
     def close(self) -> None:
         if self._events is not None:
-            self._events.close()
+            os.close(self._events)
             self._events = None
 
     def _externalize(self, value):

@@ -115,8 +115,8 @@ def test_session_keeps_state_across_execute_calls(tmp_path):
         failed = session.execute("ASSERT n == 1\n")
         assert failed.status == "failed" and "n was 0" in failed.error
         assert session.execute("VAR after_failure = true\n").status == "succeeded"
-        events = (session.folder.path / "events.jsonl").read_text()
-    assert events.count('"event": "done"') == 5
+        events = list(session.folder.events())
+    assert [e["event"] for e in events].count("done") == 5
     assert 'VAR greeting = "hi"' in (session.folder.path / "plan.tiss").read_text()
 
 
@@ -194,3 +194,11 @@ TASK "t" {
     assert cost["UNSEEN_COMMANDS"] == 1 + 3
     # make 3s + IF max(prompt 2s, run 1s) + 3 x test 1s + PARALLEL max(10, 1)
     assert cost["EXECUTION_TIME"] == pytest.approx(3 + 2 + 3 + 10)
+
+
+def test_journal_takes_integers_beyond_64_bits(tmp_path):
+    from runtime.journal import RunFolder
+    with Session(tmp_path, sandbox="host") as session:
+        session.execute("VAR big = 123456789012345678901234567890\n")
+        path = session.folder.path
+    assert RunFolder(path).restore().vars["big"] == 123456789012345678901234567890
