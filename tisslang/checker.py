@@ -45,6 +45,13 @@ BUILTINS = ALWAYS_DEFINED | {LAST_ERROR, LAST_CALL}
 
 RUN_FIELDS = ("EXIT_CODE", "STDOUT", "STDERR", "DURATION", "TIMED_OUT")
 BUDGET_KEYS = ("EXECUTION_TIME", "API_CALLS", "TOKEN_COUNT", "RUN_COUNT")
+# The fields the runtime gives its records (runtime/interpreter.py).
+BUILTIN_FIELDS = {
+    "LAST_RUN": RUN_FIELDS,
+    "BUDGET": BUDGET_KEYS,
+    "LAST_ERROR": ("MESSAGE", "KIND", "LINE"),
+    "LAST_REVIEW": ("VERDICT", "COMMENT", "MESSAGE"),
+}
 KNOWN_DIRECTIVES = ("persona", "output", "language", "timeout", "image", "env",
                     "max_output", "network")
 
@@ -430,6 +437,7 @@ class _Checker:
         name = ref.name
         if name == LAST_ERROR:
             self.use_last_error(flow.status(name), where)
+            self.check_builtin_field(ref, where)
             return
         if name in ALWAYS_DEFINED:
             self.check_builtin_field(ref, where)
@@ -462,7 +470,7 @@ class _Checker:
                         hint=hint, severity="warning")
 
     def check_builtin_field(self, ref: A.Ref, where: A.Span) -> None:
-        known = {"LAST_RUN": RUN_FIELDS, "BUDGET": BUDGET_KEYS}.get(ref.name)
+        known = BUILTIN_FIELDS.get(ref.name)
         if known is None or not ref.fields:
             return
         field_name = ref.fields[0]

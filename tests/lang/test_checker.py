@@ -267,6 +267,18 @@ def test_unknown_budget_field():
     assert messages('LOG "{{BUDGET.RUNS}}"\n') == ["error: BUDGET has no field 'RUNS'"]
 
 
+def test_fields_of_last_error_and_last_review():
+    assert messages("""
+        TRY {
+            RUN "x"
+        } CATCH {
+            LOG "{{LAST_ERROR.MESSAGE}} {{LAST_ERROR.KIND}} {{LAST_ERROR.MESAGE}}"
+        }
+        REQUEST_REVIEW "ok?"
+        LOG "{{LAST_REVIEW.COMMENT}} {{LAST_REVIEW.VERDICT}} {{LAST_REVIEW.TEXT}}"
+    """) == ["error: LAST_ERROR has no field 'MESAGE'", "error: LAST_REVIEW has no field 'TEXT'"]
+
+
 # --- SET_BUDGET, durations, directives ---------------------------------------------------
 
 
