@@ -138,7 +138,10 @@ def _train_settings(args) -> dict:
             raise ConfigError(f"{args.config}: unknown section(s) {sorted(unknown)}; "
                               "use model:, train:, corpus: and tokenizer:")
         for key in ("model", "train"):
-            settings[key] = {**settings[key], **(data.get(key) or {})}
+            section = data.get(key) or {}
+            if not isinstance(section, dict):
+                raise ConfigError(f"{args.config}: {key}: must be a mapping of settings")
+            settings[key] = {**settings[key], **section}
         for key in ("corpus", "tokenizer"):
             settings[key] = data.get(key, settings[key])
     for section, kind in (("model", ModelConfig), ("train", TrainConfig)):
@@ -171,10 +174,7 @@ def _train(args) -> int:
         raise ConfigError(f"vocab_size {model_config.vocab_size} is smaller than the tokenizer's "
                           f"{tokenizer.vocab_size} ids\nhint: leave vocab_size out to use the "
                           "tokenizer's size")
-    try:
-        train_config = TrainConfig.from_dict(settings["train"])
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc)) from None
+    train_config = TrainConfig.from_dict(settings["train"])
     if settings["tokenizer"]:
         settings["tokenizer"] = str(Path(settings["tokenizer"]).resolve())
 

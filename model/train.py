@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from model.checkpoint import LATEST, load_checkpoint, save_checkpoint
-from model.config import ModelConfig
+from model.config import ConfigError, ModelConfig
 from model.data import BatchSampler, DataError, TokenFile, eval_batches
 from model.loss import log_softmax
 from model.model import TissLM
@@ -59,27 +59,47 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            setattr(self, f.name, _as_number(f.name, getattr(self, f.name), type(f.default)))
         for name in ("steps", "batch_size", "grad_accum", "eval_every", "eval_windows",
                      "checkpoint_every", "keep_checkpoints", "log_every"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be a positive integer, got {getattr(self, name)!r}")
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be a positive integer, got {getattr(self, name)!r}")
         if not 0 <= self.min_lr <= self.lr:
-            raise ValueError(f"need 0 <= min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
+            raise ConfigError(f"need 0 <= min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
         if not 0 < self.val_fraction < 1:
-            raise ValueError(f"train.val_fraction must be in (0, 1), got {self.val_fraction}")
+            raise ConfigError(f"train.val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.warmup_steps < 0 or self.grad_clip < 0 or self.weight_decay < 0:
-            raise ValueError("train.warmup_steps, grad_clip and weight_decay must be >= 0")
+            raise ConfigError("train.warmup_steps, grad_clip and weight_decay must be >= 0")
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"a train config must be a mapping, got {type(data).__name__}")
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
-            raise ValueError(f"unknown train config key(s): {', '.join(unknown)}; known keys are: "
-                             f"{', '.join(f.name for f in fields(cls))}")
+            raise ConfigError(f"unknown train config key(s): {', '.join(unknown)}; known keys "
+                              f"are: {', '.join(f.name for f in fields(cls))}")
         return cls(**data)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _as_number(name: str, value, kind: type):
+    """``value`` as an int or a float. YAML reads ``3e-3`` (no dot) as a string, so numeric
+    strings are accepted; anything else is a clear error."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"train.{name} must be {'an integer' if kind is int else 'a number'}, "
+                          f"got {value!r}") from None
 
 
 # --- evaluation ---------------------------------------------------------------

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from model.checkpoint import load_model
-from model.config import ModelConfig
+from model.config import ConfigError, ModelConfig
 from model.data import BatchSampler, ByteTokenizer, TokenFile, build_token_file, shakespeare_files
 from model.model import TissLM
 from model.optim import AdamW
@@ -149,10 +149,20 @@ def test_a_vocabulary_bigger_than_the_model_is_refused(shakespeare_tokens, tmp_p
 
 
 def test_bad_train_settings_name_the_field():
-    with pytest.raises(ValueError, match="train.grad_accum must be a positive integer"):
+    with pytest.raises(ConfigError, match="train.grad_accum must be a positive integer"):
         TrainConfig(grad_accum=0)
-    with pytest.raises(ValueError, match="unknown train config key.*stepz"):
+    with pytest.raises(ConfigError, match="unknown train config key.*stepz"):
         TrainConfig.from_dict({"stepz": 3})
+    with pytest.raises(ConfigError, match="train.lr must be a number, got 'fast'"):
+        TrainConfig(lr="fast")
+    with pytest.raises(ConfigError, match="train.steps must be an integer, got 2.5"):
+        TrainConfig(steps=2.5)
+
+
+def test_numbers_yaml_reads_as_strings_are_accepted():
+    config = TrainConfig.from_dict({"lr": "3e-3", "min_lr": "1e-4", "steps": 10.0})
+    assert (config.lr, config.min_lr, config.steps) == (0.003, 0.0001, 10)
+    assert isinstance(config.steps, int)
 
 
 class FakeTerminal(io.StringIO):
@@ -188,7 +198,7 @@ LARGER_THAN_MEMORY = r"""
 import json, resource, sys
 from pathlib import Path
 import numpy as np
-from model.config import ModelConfig
+from model.config import ConfigError, ModelConfig
 from model.data import TokenFile
 from model.train import TrainConfig, train
 
