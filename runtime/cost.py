@@ -15,8 +15,7 @@ import os
 from pathlib import Path
 
 from tisslang import ast
-
-from .evaluate import describe
+from tisslang.formatter import format_template
 
 TOKENS_PER_PROMPT = 256      # expected generated tokens when nothing else is known
 UNKNOWN_RUN_SECONDS = 1.0    # a command never seen before
@@ -50,7 +49,7 @@ def summary(cost: dict) -> str:
 
 def command_key(run: ast.Run) -> str:
     """Durations are remembered per command as written in the plan."""
-    return describe(run.command.body if isinstance(run.command, ast.Heredoc) else run.command)
+    return format_template(run.command.body if isinstance(run.command, ast.Heredoc) else run.command)
 
 
 def estimate(stmts, history: dict[str, list[float]]) -> dict:

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from tisslang import ast
+from tisslang.formatter import format_expr as describe
 
 from .errors import RunError
 from .interpolate import to_text
@@ -142,38 +143,6 @@ def show(value: Any, limit: int = 200) -> str:
     """A value as a report shows it: short, JSON-quoted."""
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def describe(expr: ast.Expr) -> str:
-    """The expression written back as TissLang (for failure reports)."""
-    kind = type(expr)
-    if kind is ast.Literal:
-        return json.dumps(expr.value)
-    if kind is ast.Ref:
-        return ".".join((expr.name, *expr.fields))
-    if kind is ast.Template:
-        return json.dumps("".join(p.value if isinstance(p, ast.Text) else
-                                  "{{" + describe(p.ref) + "".join(" | " + f for f in p.filters) + "}}"
-                                  for p in expr.parts))
-    if kind is ast.Duration:
-        return expr.text
-    if kind is ast.FileRef:
-        return f"FILE {describe(expr.path)}"
-    if kind is ast.Compare:
-        op = "NOT CONTAINS" if expr.op == "NOT_CONTAINS" else expr.op
-        return f"{describe(expr.left)} {op} {describe(expr.right)}"
-    if kind is ast.Predicate:
-        op = {"NOT_EXISTS": "NOT EXISTS"}.get(expr.op, expr.op)
-        return f"{describe(expr.operand)} {op}"
-    if kind is ast.Not:
-        return f"NOT {describe(expr.operand)}"
-    if kind is ast.Logical:
-        return f"({describe(expr.left)} {expr.op} {describe(expr.right)})"
-    if kind is ast.ListExpr:
-        return "[" + ", ".join(describe(i) for i in expr.items) + "]"
-    if kind is ast.ObjectExpr:
-        return "{" + ", ".join(f"{k}: {describe(v)}" for k, v in expr.entries) + "}"
-    return kind.__name__
 
 
 def explain(condition: ast.Expr, env) -> str:

@@ -138,3 +138,11 @@ def test_dry_run_uses_durations_seen_in_earlier_runs(tmp_path, plan):
     estimate = json.loads(tiss(tmp_path, "run", name, "--dry-run", "--json").stdout)["total"]
     assert 0.25 < estimate["EXECUTION_TIME"] < 5
     assert estimate["UNSEEN_COMMANDS"] == 0
+
+
+def test_demo_checks_the_examples_and_runs_one(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "runtime.demo", "--sandbox", "host"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "01_hello.tiss" in result.stdout and "constructs used:" in result.stdout
+    assert "succeeded in run" in result.stdout
