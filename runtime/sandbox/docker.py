@@ -15,17 +15,14 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import tempfile
-import threading
-import time
 from pathlib import Path
 
 from .base import (
-    CANCELLED_EXIT_CODE, PROTECTIONS, SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError, command_env,
+    PROTECTIONS, SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError, command_env,
 )
-from .processes import process_tag, tag_alive
+from .client import LOG_NAME, SOCKET_NAME, ExecutorClient, make_socket_dir, read_log
 from .image import BUILD_COMMAND, LOCAL_IMAGE, SANDBOX_UID, WORKSPACE, host_binds
-from .wire import recv_message, send_message
+from .processes import process_tag, tag_alive
 
 LABEL = "org.quanta-tissu.sandbox"
 RUN_ID_LABEL = "org.quanta-tissu.run-id"
@@ -33,7 +30,6 @@ CLIENT_LABEL = "org.quanta-tissu.client"  # "hostname:pid-start_time" of the tis
 EXECUTOR_DIR = "/.tiss/lib"               # this package, read-only
 SOCKET_DIR = "/.tiss/run"                 # the bind-mounted socket directory
 STARTUP_SECONDS = 20                      # generous: a loaded 2-core machine
-ANSWER_GRACE_SECONDS = 30                 # beyond the command's own timeout
 
 
 def engine_client(timeout: float = 60):
@@ -67,27 +63,25 @@ class DockerSandbox:
     def __init__(self, config: SandboxConfig):
         self.config = config
         self.container = None
-        self._client = None
-        self._lease: socket.socket | None = None
+        self._engine = None
+        self._executor: ExecutorClient | None = None
         self._socket_dir: Path | None = None
-        self._active: set[socket.socket] = set()
-        self._lock = threading.Lock()
         self._original_owner: tuple[int, int] | None = None  # see _sandbox_user
 
-    # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
         import docker.errors
 
-        self._client = engine_client()
-        reap_stale_containers(self._client)
+        self._engine = engine_client()
+        reap_stale_containers(self._engine)
         image = self._find_image()
         try:
-            self._socket_dir = _make_socket_dir()
+            self._socket_dir = make_socket_dir()
             user = self._sandbox_user()
-            os.chown(self._socket_dir, *_ids(user))
-            self.container = self._client.containers.create(**self._container_spec(image, user))
+            os.chown(self._socket_dir, *_ids(user))  # the executor creates its socket there
+            self.container = self._engine.containers.create(**self._container_spec(image, user))
             self.container.start()
-            self._lease = self._wait_for_executor()
+            self._executor = ExecutorClient(self._socket_dir, self._container_state)
+            self._executor.connect_lease(STARTUP_SECONDS, self._fail_if_exited)
         except docker.errors.APIError as exc:
             self.close()
             raise SandboxError(f"Docker could not start the sandbox container: {exc.explanation}",
@@ -96,12 +90,24 @@ class DockerSandbox:
             self.close()
             raise
 
+    def run(self, command, *, timeout=None, env=None, max_output=None) -> CommandResult:
+        if self._executor is None:
+            raise SandboxError("the Docker sandbox is not started (or already closed)")
+        return self._executor.run({
+            "command": command, "timeout": timeout, "cwd": WORKSPACE,
+            "max_output": max_output or self.config.max_output,
+            "env": command_env(self.config, env, path=SANDBOX_PATH, home="/tmp"),
+        })
+
+    def cancel_all(self) -> None:
+        if self._executor is not None:
+            self._executor.cancel_all()
+
     def close(self) -> None:
         """Kill every command, remove the container, give the workspace back."""
-        self.cancel_all()
-        if self._lease is not None:
-            self._lease.close()
-            self._lease = None
+        if self._executor is not None:
+            self._executor.close()
+            self._executor = None
         if self.container is not None:
             _remove_container(self.container)
             self.container = None
@@ -111,9 +117,9 @@ class DockerSandbox:
         if self._original_owner is not None:
             _chown_tree(self.config.workspace, SANDBOX_UID, *self._original_owner)
             self._original_owner = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
     def __enter__(self):
         self.start()
@@ -122,67 +128,16 @@ class DockerSandbox:
     def __exit__(self, *exc):
         self.close()
 
-    # -- commands ----------------------------------------------------------
-    def run(self, command, *, timeout=None, env=None, max_output=None) -> CommandResult:
-        if self._lease is None:
-            raise SandboxError("the Docker sandbox is not started (or already closed)")
-        request = {
-            "command": command, "timeout": timeout, "cwd": WORKSPACE,
-            "max_output": max_output or self.config.max_output,
-            "env": command_env(self.config, env, path=SANDBOX_PATH, home="/tmp"),
-        }
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        with self._lock:
-            self._active.add(conn)
-        t0 = time.monotonic()
+    def _container_state(self) -> str:
+        import docker.errors
+
         try:
-            conn.connect(str(self._socket_dir / "executor.sock"))
-            if timeout is not None:
-                conn.settimeout(timeout + ANSWER_GRACE_SECONDS)
-            send_message(conn, request)
-            answer = recv_message(conn)
-        except socket.timeout:
-            raise SandboxError("the sandbox executor stopped answering",
-                               hint="see `docker ps -a --filter label=" + LABEL + "`") from None
-        except OSError as exc:
-            answer = None if self._was_cancelled(conn) else self._executor_gone(exc)
-        finally:  # also on KeyboardInterrupt: EOF makes the executor kill the command
-            with self._lock:
-                cancelled = conn not in self._active
-                self._active.discard(conn)
-            conn.close()
-        if answer is None:
-            if not cancelled:
-                self._executor_gone(None)
-            return CommandResult(exit_code=CANCELLED_EXIT_CODE, stdout="", stderr="cancelled\n",
-                                 duration=time.monotonic() - t0)
-        return CommandResult(**{k: answer[k] for k in _RESULT_FIELDS})
-
-    def cancel_all(self) -> None:
-        with self._lock:
-            conns, self._active = list(self._active), set()
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)  # the executor sees EOF and kills
-            except OSError:
-                pass
-
-    def _was_cancelled(self, conn) -> bool:
-        with self._lock:
-            return conn not in self._active
-
-    def _executor_gone(self, exc):
-        state = "gone"
-        if self.container is not None:
-            try:
-                self.container.reload()
-                state = self.container.attrs["State"]["Status"]
-                if self.container.attrs["State"].get("OOMKilled"):
-                    state += ", killed for lack of memory"
-            except Exception:  # removed already: auto-remove after the executor exited
-                state = "removed"
-        raise SandboxError(f"the sandbox container stopped during a command (container {state})",
-                           hint="raise sandbox.memory_mb in the config if commands need more memory")
+            self.container.reload()
+        except (docker.errors.NotFound, AttributeError):
+            return "the container is gone"
+        state = self.container.attrs["State"]
+        return f"container {state['Status']}" + (
+            ", killed for lack of memory" if state.get("OOMKilled") else "")
 
     # -- set-up ------------------------------------------------------------
     def _find_image(self):
@@ -190,7 +145,7 @@ class DockerSandbox:
 
         name = self.config.image or LOCAL_IMAGE
         try:
-            return self._client.images.get(name)  # local only: never pull (no hang)
+            return self._engine.images.get(name)  # local only: never pull (no hang)
         except docker.errors.ImageNotFound:
             hint = BUILD_COMMAND if name == LOCAL_IMAGE else (
                 f"docker pull {name} (needs a registry), or drop @image/sandbox.image to use "
@@ -221,7 +176,7 @@ class DockerSandbox:
             Mount(SOCKET_DIR, str(self._socket_dir), type="bind"),
         ] + [Mount(path, path, type="bind", read_only=True) for path in host_binds(image.labels)]
         executor = (f"exec python3 -I -S {EXECUTOR_DIR}/executor.py "
-                    f"--socket {SOCKET_DIR}/executor.sock 2>{SOCKET_DIR}/executor.log")
+                    f"--socket {SOCKET_DIR}/{SOCKET_NAME} 2>{SOCKET_DIR}/{LOG_NAME}")
         return dict(
             image=image.id, command=["/bin/sh", "-c", executor], entrypoint=[],
             user=user, working_dir=WORKSPACE, environment={"PATH": SANDBOX_PATH},
@@ -234,25 +189,6 @@ class DockerSandbox:
             nano_cpus=int(cfg.cpus * 1e9),
         )
 
-    def _wait_for_executor(self) -> socket.socket:
-        """Connect the lease once the executor listens; fail clearly if it dies."""
-        path = str(self._socket_dir / "executor.sock")
-        deadline = time.monotonic() + STARTUP_SECONDS
-        next_check = time.monotonic() + 0.5
-        while time.monotonic() < deadline:
-            lease = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                lease.connect(path)
-                return lease
-            except (FileNotFoundError, ConnectionRefusedError):
-                lease.close()
-            if time.monotonic() > next_check:
-                next_check += 0.5
-                self._fail_if_exited()
-            time.sleep(0.002)
-        raise SandboxError(f"the sandbox executor did not start within {STARTUP_SECONDS} s",
-                           hint="check `docker ps -a` and the engine's load")
-
     def _fail_if_exited(self) -> None:
         import docker.errors
 
@@ -262,16 +198,11 @@ class DockerSandbox:
         except docker.errors.NotFound:
             running = False
         if not running:
-            log = (self._socket_dir / "executor.log")
-            detail = log.read_text(errors="replace").strip()[-500:] if log.exists() else ""
+            detail = read_log(self._socket_dir)
             raise SandboxError(
                 f"the sandbox executor exited at start in image {self.config.image or LOCAL_IMAGE!r}"
                 + (f": {detail}" if detail else ""),
                 hint="the image needs /bin/sh and python3 >= 3.9 on its PATH")
-
-
-_RESULT_FIELDS = ("exit_code", "stdout", "stderr", "duration", "timed_out", "oom_killed",
-                  "stdout_truncated", "stderr_truncated", "started_at", "ended_at")
 
 
 # -- stale containers ------------------------------------------------------
@@ -285,7 +216,6 @@ def reap_stale_containers(client) -> list[str]:
         if host == socket.gethostname() and not tag_alive(tag):
             _remove_container(container)
             removed.append(container.name)
-    _reap_socket_dirs()
     return removed
 
 
@@ -305,27 +235,7 @@ def _remove_container(container) -> None:
             raise
 
 
-# -- socket directories and the workspace owner ------------------------------
-
-def _socket_base() -> Path:
-    return Path(tempfile.gettempdir()) / f"tiss-sandbox-{os.getuid()}"
-
-
-def _make_socket_dir() -> Path:
-    """A fresh directory named after this process, so stale ones are found."""
-    base = _socket_base()
-    base.mkdir(mode=0o700, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=process_tag() + ".", dir=base))
-
-
-def _reap_socket_dirs() -> None:
-    base = _socket_base()
-    if not base.is_dir():
-        return
-    for entry in base.iterdir():
-        if not tag_alive(entry.name.partition(".")[0]):
-            shutil.rmtree(entry, ignore_errors=True)
-
+# -- the workspace owner -------------------------------------------------------
 
 def _ids(user: str) -> tuple[int, int]:
     uid, _, gid = user.partition(":")

@@ -6,9 +6,6 @@ built from scratch (nothing of the tiss process leaks in), and the command's
 process group is killed on exit, timeout, interrupt or close. A command that
 calls ``setsid`` leaves that group and can outlive the RUN here: only the
 isolated backends (docker, bwrap) guarantee that nothing survives.
-
-``SubprocessSandbox`` is also the base of the bubblewrap backend, which only
-changes the argv and adds limits.
 """
 
 from __future__ import annotations
@@ -27,11 +24,9 @@ from .output import CappedBuffer
 DRAIN_SECONDS = 2  # after the command is dead, how long leftover writers may hold a pipe
 
 
-class SubprocessSandbox:
-    """Runs each command as a child process of tiss, in its own session."""
-
-    name = "subprocess"
-    protections: frozenset[str] = frozenset()
+class HostSandbox:
+    name = "host"
+    protections = frozenset({"timeout", "output_cap", "clean_env"})
 
     def __init__(self, config: SandboxConfig):
         self.config = config
@@ -39,31 +34,19 @@ class SubprocessSandbox:
         self._cancelled: set[int] = set()
         self._lock = threading.Lock()
 
-    # Subclasses override these.
-    def argv(self, command: str) -> list[str]:
-        return ["/bin/sh", "-c", command]
-
-    def env(self, extra: dict[str, str] | None) -> dict[str, str]:
-        return command_env(self.config, extra, path=os.environ.get("PATH", "/usr/bin:/bin"),
-                           home=str(self.config.workspace))
-
-    def child_setup(self):
-        """A function to run in the child between fork and exec (limits,
-        cgroups), or None: without one, spawning is faster (no fork)."""
-        return None
-
     def start(self) -> None:
         self.config.workspace.mkdir(parents=True, exist_ok=True)
 
     def run(self, command, *, timeout=None, env=None, max_output=None) -> CommandResult:
         cap = max_output or self.config.max_output
         out, err = CappedBuffer(cap), CappedBuffer(cap)
-        oom_before = self.oom_kill_count()
         started, t0 = time.time(), time.monotonic()
+        full_env = command_env(self.config, env, path=os.environ.get("PATH", "/usr/bin:/bin"),
+                               home=str(self.config.workspace))
         proc = subprocess.Popen(
-            self.argv(command), cwd=self.config.workspace, env=self.env(env),
+            ["/bin/sh", "-c", command], cwd=self.config.workspace, env=full_env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, preexec_fn=self.child_setup(),
+            start_new_session=True,
         )
         with self._lock:
             self._procs.add(proc)
@@ -98,21 +81,9 @@ class SubprocessSandbox:
         return CommandResult(
             exit_code=code, stdout=out.text(), stderr=err.text(),
             duration=time.monotonic() - t0, timed_out=timed_out,
-            oom_killed=self._oom_killed(code, oom_before),
             stdout_truncated=out.truncated, stderr_truncated=err.truncated,
             started_at=started, ended_at=time.time(),
         )
-
-    def oom_kill_count(self) -> int | None:
-        """The kernel's OOM-kill counter for our commands, if there is one."""
-        return None
-
-    def _oom_killed(self, exit_code: int, count_before: int | None) -> bool:
-        """SIGKILLed while the OOM counter went up (approximate when
-        commands run concurrently: the counter is shared)."""
-        if count_before is None or exit_code != 128 + signal.SIGKILL:
-            return False
-        return (self.oom_kill_count() or 0) > count_before
 
     def cancel_all(self) -> None:
         with self._lock:
@@ -130,11 +101,6 @@ class SubprocessSandbox:
 
     def __exit__(self, *exc):
         self.close()
-
-
-class HostSandbox(SubprocessSandbox):
-    name = "host"
-    protections = frozenset({"timeout", "output_cap", "clean_env"})
 
 
 def _pump(stream, buffer: CappedBuffer) -> None:

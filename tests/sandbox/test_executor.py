@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-import runtime.sandbox.executor as executor_module
+import runtime.sandbox
 from runtime.sandbox.wire import recv_message, send_message
 
 from .conftest import processes_with
 
-EXECUTOR = Path(executor_module.__file__)
+# A script, never imported: it puts its own directory on sys.path.
+EXECUTOR = Path(runtime.sandbox.__file__).parent / "executor.py"
 
 
 @pytest.fixture
