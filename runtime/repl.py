@@ -333,8 +333,14 @@ def _highlighted(source: str, stream) -> str:
     return highlight(source, TissLangLexer(), TerminalFormatter()).rstrip("\n")
 
 
-def _short_path(path: Path) -> str:
+def _short_path(path: Path, width: int = 32) -> str:
+    """The workspace for the toolbar: ~ for home, and only its last parts
+    when long, so the sandbox, budget and run id still fit."""
     home = str(Path.home())
     text = str(path)
-    return "~" + text[len(home):] if text == home or text.startswith(home + "/") else text
+    if text == home or text.startswith(home + "/"):
+        text = "~" + text[len(home):]
+    if len(text) > width:
+        text = "…/" + "/".join(path.parts[-2:])
+    return text
 
