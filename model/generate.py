@@ -22,6 +22,8 @@ from typing import Callable
 
 import numpy as np
 
+from model.kv_cache import KVCache
+
 
 class GenerationError(ValueError):
     """Bad generation input (empty prompt, prompt longer than the context, bad setting)."""
@@ -116,7 +118,7 @@ def generate_ids(model, prompts: list[list[int]], params: SamplingParams, *,
         return new_ids, reasons
     running = [True] * len(prompts)
     if use_cache:
-        step_logits = _cached_steps(model, prompts, new_ids, params.max_new_tokens)
+        step_logits = _cached_steps(model, prompts, new_ids, running, params.max_new_tokens)
     else:
         step_logits = _uncached_steps(model, prompts, new_ids)
 
@@ -139,24 +141,32 @@ def generate_ids(model, prompts: list[list[int]], params: SamplingParams, *,
     return new_ids, reasons
 
 
-def _cached_steps(model, prompts, new_ids, max_new_tokens):
-    """Yield each step's (B, V) last logits: one prefill pass, then one token per row per step."""
-    longest = max(len(p) for p in prompts)
-    # Pads take cache slots, and a cache holds at most context_length slots, so
-    # near the context limit a short row in a batch stops where the longest does.
-    max_len = min(model.cfg.context_length, longest + max_new_tokens)
+def _cached_steps(model, prompts, new_ids, running, max_new_tokens):
+    """Yield each step's (B, V) last logits: one prefill pass, then one token per row per step.
+
+    ``new_ids`` and ``running`` are the caller's lists, read as they change.
+    """
+    cfg, longest = model.cfg, max(len(p) for p in prompts)
+    # Pads take cache slots but not positions, so a short row may run on after
+    # the longest row has filled the context: size the cache for the row that
+    # runs longest. (``model.new_cache`` caps a cache at the context length,
+    # which is right for one row, so the batch's cache is built here.)
+    most_new = min(max_new_tokens, cfg.context_length - min(len(p) for p in prompts))
+    cache = KVCache(cfg.n_layers, len(prompts), longest + most_new, cfg.n_kv_heads,
+                    cfg.head_dim, model.dtype)
     ids = np.zeros((len(prompts), longest), dtype=np.int64)
     real = np.zeros((len(prompts), longest), dtype=bool)
     for row, prompt in enumerate(prompts):
         ids[row, longest - len(prompt):] = prompt  # left padding
         real[row, longest - len(prompt):] = True
-    cache = model.new_cache(len(prompts), max_len)
     yield model.forward_cached(ids, cache, pad_mask=real)[:, -1]
     while cache.length < cache.max_len:
-        # Finished rows keep feeding a token (their last) so the batch stays
-        # rectangular; their results are no longer read.
+        # Finished rows feed a pad, masked like the left padding, so the batch
+        # stays rectangular without moving their positions on.
         last = [(new or prompt)[-1] for new, prompt in zip(new_ids, prompts)]
-        yield model.forward_cached(np.asarray(last, dtype=np.int64)[:, None], cache)[:, -1]
+        real = np.asarray(running, dtype=bool)[:, None]
+        yield model.forward_cached(np.asarray(last, dtype=np.int64)[:, None], cache,
+                                   pad_mask=real)[:, -1]
 
 
 def _uncached_steps(model, prompts, new_ids):

@@ -192,3 +192,12 @@ def test_zero_new_tokens():
 
 def test_no_prompts_no_work():
     assert generate_ids(sharp_model(), [], GREEDY) == ([], [])
+
+
+def test_a_short_row_runs_on_after_a_long_row_fills_the_context():
+    model = sharp_model()
+    prompts = [[4, 2], list(range(1, 26))]  # context 32: the long row has room for 7 tokens
+    params = SamplingParams(max_new_tokens=20, temperature=0.0)
+    batched, reasons = generate_ids(model, prompts, params)
+    assert [len(row) for row in batched] == [20, 7] and reasons == ["length", "length"]
+    assert batched == [generate_ids(model, [p], params)[0][0] for p in prompts]
