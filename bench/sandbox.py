@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -22,7 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from runtime.sandbox import SandboxConfig, SandboxError, open_sandbox
+# Run as a script, bench/ is first on sys.path, where a bench/runtime.py would
+# shadow the runtime package: look for packages elsewhere.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from runtime.sandbox import SandboxConfig, SandboxError, open_sandbox  # noqa: E402
+from runtime.sandbox.base import SANDBOX_PATH  # noqa: E402
 
 COMMANDS = {"true": "true", "python": "python3 -c pass"}
 TARGETS = {"docker_overhead_ms_median": 2.0, "docker_start_s": 0.4, "bwrap_overhead_ms_median": 10.0}
@@ -47,8 +53,8 @@ def time_once(action) -> float:
 def open_backends(workspace: Path, log) -> dict:
     boxes = {}
     for kind in ("host", "bwrap", "docker"):
-        try:
-            box = open_sandbox(kind, SandboxConfig(workspace=workspace, run_id="bench"))
+        try:  # a workspace each: Docker hands a root-owned one to its sandbox user
+            box = open_sandbox(kind, SandboxConfig(workspace=workspace / kind, run_id="bench"))
             box.start()
             boxes[kind] = box
         except SandboxError as exc:
@@ -74,7 +80,7 @@ def measure_runs(boxes: dict, rounds: int) -> dict:
 def measure_docker_start(workspace: Path, repeats: int) -> list[float]:
     seconds = []
     for i in range(repeats):
-        box = open_sandbox("docker", SandboxConfig(workspace=workspace, run_id=f"bench-start-{i}"))
+        box = open_sandbox("docker", SandboxConfig(workspace=workspace / "docker", run_id=f"bench-start-{i}"))
         started = time.perf_counter()
         box.start()
         box.run("true")  # ready means: a command has run
@@ -132,6 +138,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     rounds, starts = (30, 3) if args.quick else (200, 7)
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
+    # Every runner finds the same programs (not, e.g., a pyenv shim for python3).
+    os.environ["PATH"] = SANDBOX_PATH
     with tempfile.TemporaryDirectory(prefix="tiss-bench-") as tmp:
         workspace = Path(tmp)
         boxes = open_backends(workspace, log)

@@ -71,6 +71,7 @@ class DockerSandbox:
     def start(self) -> None:
         import docker.errors
 
+        self.config.workspace.mkdir(parents=True, exist_ok=True)
         self._engine = engine_client()
         reap_stale_containers(self._engine)
         image = self._find_image()

@@ -42,6 +42,7 @@ from wire import recv_message, send_message  # noqa: E402
 
 MEMORY_CGROUP_DIRS = ("/sys/fs/cgroup/memory", "/sys/fs/cgroup")  # cgroup v1, v2
 LEASE_WAIT_SECONDS = 30  # a client that never connects does not keep us alive
+CANNOT_RUN_EXIT_CODE = 126  # as the shell's "found but cannot execute"
 SPARE_SUPERVISORS = 2    # forked ahead, each waiting in accept() for one command
 
 
@@ -168,7 +169,10 @@ def _supervise(conn):
     try:
         request = recv_message(conn)
         if request is not None:
-            answer = run_command(request, conn)
+            try:
+                answer = run_command(request, conn)
+            except OSError as exc:  # e.g. the workspace is not accessible: say so
+                answer = _failure_answer(f"tiss executor: cannot run the command: {exc}\n")
             if answer is not None:
                 send_message(conn, answer)
     except (BrokenPipeError, ConnectionResetError):
@@ -231,6 +235,13 @@ def run_command(request, conn):
         "stdout_truncated": out.truncated, "stderr_truncated": err.truncated,
         "duration": time.monotonic() - t0, "started_at": started, "ended_at": time.time(),
     }
+
+
+def _failure_answer(message):
+    now = time.time()
+    return {"exit_code": CANNOT_RUN_EXIT_CODE, "timed_out": False, "oom_killed": False,
+            "stdout": "", "stderr": message, "stdout_truncated": False, "stderr_truncated": False,
+            "duration": 0.0, "started_at": now, "ended_at": now}
 
 
 def _wait(pid, conn, buffers, deadline):

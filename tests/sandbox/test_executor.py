@@ -75,6 +75,16 @@ def test_a_command_answers_with_its_results(executor):
     assert answer["stdout"].split()[1] == str(executor.state["path"].parent)
 
 
+def test_a_command_that_cannot_start_gets_a_clear_answer(executor, tmp_path):
+    conn = _connect(executor.state["path"])
+    send_message(conn, {"command": "true", "timeout": None, "cwd": str(tmp_path / "missing"),
+                        "max_output": 100, "env": {}})
+    answer = recv_message(conn)
+    conn.close()
+    assert answer["exit_code"] == 126
+    assert "cannot run the command" in answer["stderr"] and "missing" in answer["stderr"]
+
+
 def test_the_environment_is_exactly_the_requested_one(executor):
     answer, conn = executor("env")
     conn.close()
