@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Union
 
 from . import ast as A
+from .checker import deep_nesting
 from .hints import KEYWORDS
 
 INDENT = "    "
@@ -53,7 +54,8 @@ def format_source(source: str, path: str = "<input>") -> str:
 def format_program(program: A.Program, source: str | None = None) -> str:
     """Format a parsed program. ``source`` (the text it was parsed from) lets
     comments around ``} ELSE {`` and ``} CATCH {`` keep their exact line."""
-    return _Formatter(program.comments, source).program(program)
+    with deep_nesting():
+        return _Formatter(program.comments, source).program(program)
 
 
 # --- Expressions ----------------------------------------------------------------

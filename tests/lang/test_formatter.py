@@ -360,3 +360,10 @@ def test_format_program_without_positions():
         }
     ''')
     assert parse(formatted) == program
+
+
+def test_deeply_nested_plans_format():
+    depth = 600  # the parser accepts this; the default recursion limit would not
+    source = "".join("RETRY 2 {\n" for _ in range(depth)) + 'RUN "x"\n' + "}\n" * depth
+    formatted = assert_safe(source)
+    assert formatted.splitlines()[depth] == "    " * depth + 'RUN "x"'
