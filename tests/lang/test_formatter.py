@@ -365,5 +365,9 @@ def test_format_program_without_positions():
 def test_deeply_nested_plans_format():
     depth = 600  # the parser accepts this; the default recursion limit would not
     source = "".join("RETRY 2 {\n" for _ in range(depth)) + 'RUN "x"\n' + "}\n" * depth
-    formatted = assert_safe(source)
-    assert formatted.splitlines()[depth] == "    " * depth + 'RUN "x"'
+    expected = ("".join("    " * level + "RETRY 2 {\n" for level in range(depth))
+                + "    " * depth + 'RUN "x"\n'
+                + "".join("    " * level + "}\n" for level in reversed(range(depth))))
+    # Compared as text: comparing two 600-deep ASTs would itself recurse too deep.
+    assert format_source(source) == expected
+    assert format_source(expected) == expected
