@@ -83,6 +83,7 @@ class SandboxError(Exception):
 
 class Sandbox(Protocol):
     name: str  # "docker" | "bwrap" | "host"
+    protections: frozenset[str]  # which of PROTECTIONS this backend guarantees
 
     def start(self) -> None:
         """Make the sandbox ready (start the container, check the binary)."""
