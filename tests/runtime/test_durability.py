@@ -127,10 +127,17 @@ def test_sigkill_during_a_long_run_then_resume_runs_every_completed_run_once(tmp
     assert all(step["status"] == "succeeded" for step in summary["steps"])
 
 
-def test_sigint_stops_the_run_keeps_the_checkpoint_and_says_how_to_resume(tmp_path):
-    process = start(tmp_path, PLAN)
+@pytest.mark.parametrize("plan, expected", [
+    (PLAN, {"count_a": 1, "count_b": 1, "count_c": 1, "count_d": 1, "count_long": 2}),
+    (PARALLEL_PLAN, {"count_quick": 1, "count_slow_before": 1, "count_after": 1, "count_long": 2}),
+], ids=["nested-retry", "parallel"])
+def test_sigint_stops_the_run_keeps_the_checkpoint_and_says_how_to_resume(tmp_path, plan, expected):
+    process = start(tmp_path, plan)
     try:
         wait_for(tmp_path / "long.pid")
+        if plan is PARALLEL_PLAN:
+            wait_for(tmp_path / "count_quick")
+            time.sleep(0.3)   # let the quick branch's completion reach the journal
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=20)
         stopped = not group_alive(int((tmp_path / "long.pid").read_text()))
@@ -145,7 +152,7 @@ def test_sigint_stops_the_run_keeps_the_checkpoint_and_says_how_to_resume(tmp_pa
 
     finished = resume(tmp_path, folder.run_id)
     assert json.loads(finished.stdout)["status"] == "succeeded", finished.stdout + finished.stderr
-    assert counts(tmp_path) == {"count_a": 1, "count_b": 1, "count_c": 1, "count_d": 1, "count_long": 2}
+    assert counts(tmp_path) == expected
 
 
 def test_a_finished_run_cannot_be_resumed(tmp_path):
