@@ -58,6 +58,14 @@ class Budget:
                                  hint=f"raise it with SET_BUDGET {key} = …")
         self.state.set("budget", "spent." + key, spent)
 
+    def ensure_left(self, key: str, line: int = 0) -> None:
+        """Stop before starting something whose cost is only known after
+        (a prompt's tokens) when nothing is left."""
+        limit = self.limit(key)
+        if limit is not None and self.spent(key) >= limit:
+            raise BudgetExceeded(f"budget exceeded: no {key} left (limit {limit:g})", line,
+                                 hint=f"raise it with SET_BUDGET {key} = …")
+
     def check_time(self, line: int = 0) -> None:
         limit = self.limit("EXECUTION_TIME")
         if limit is None:

@@ -269,7 +269,7 @@ class Interpreter:
         prompt = ctx.render(stmt.prompt)
         model = self.model
         self.budget.charge("API_CALLS", 1, line)
-        self.budget.charge("TOKEN_COUNT", 0, line)
+        self.budget.ensure_left("TOKEN_COUNT", line)
         text = model.generate(prompt, system=ctx.scope.get("persona"))
         self.budget.charge("TOKEN_COUNT", count_tokens(model, text), line)
         value: Any = text

@@ -65,8 +65,11 @@ def _common(parser) -> None:
 
 def cmd_run(args) -> int:
     from .session import load_plan, run_plan
+    warnings: list = []
     try:
-        program, source = load_plan(Path(args.plan))
+        program, source = load_plan(Path(args.plan), warnings)
+        for warning in warnings:
+            print(warning.format(), file=sys.stderr)
         if args.dry_run:
             return dry_run(program, Path(args.workspace), args.json)
         sandbox = _sandbox(args.sandbox)

@@ -225,9 +225,10 @@ class Session:
 # --- whole plans --------------------------------------------------------------
 
 
-def load_plan(plan: str | Path | ast.Program) -> tuple[ast.Program, str]:
+def load_plan(plan: str | Path | ast.Program, warnings: list | None = None) -> tuple[ast.Program, str]:
     """A Program and its source from a path, TissLang text or a Program.
-    Raises TissSyntaxError for parse errors and for checker errors."""
+    Raises TissSyntaxError for parse errors and for checker errors; the
+    checker's warnings are added to ``warnings`` when a list is given."""
     if isinstance(plan, ast.Program):
         program, source = plan, ""
     elif isinstance(plan, Path) or (isinstance(plan, str) and plan.endswith(".tiss") and "\n" not in plan):
@@ -241,9 +242,12 @@ def load_plan(plan: str | Path | ast.Program) -> tuple[ast.Program, str]:
     else:
         source = plan
         program = tisslang.parse(source, "<plan>")
-    problems = [d for d in check_program(program) if d.severity == "error"]
+    diagnostics = check_program(program)
+    problems = [d for d in diagnostics if d.severity == "error"]
     if problems:
         raise TissSyntaxError(problems)
+    if warnings is not None:
+        warnings.extend(d for d in diagnostics if d.severity != "error")
     return program, source
 
 
