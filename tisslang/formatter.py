@@ -17,8 +17,8 @@ Guarantees (tested with hypothesis): ``format(format(x)) == format(x)`` and
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Union
 
 from . import ast as A
@@ -63,7 +63,7 @@ def format_program(program: A.Program, source: str | None = None) -> str:
 
 def quote(text: str) -> str:
     """``text`` as a double-quoted TissLang string."""
-    return '"' + _escape(text) + '"'
+    return '"' + _escape_braces(_escape(text), before_hole=False) + '"'
 
 
 def _escape(text: str) -> str:

@@ -92,7 +92,7 @@ numbers = st.one_of(
 )
 literals = st.one_of(numbers, st.booleans(), st.none()).map(A.Literal)
 file_refs = templates.map(A.FileRef)
-object_keys = st.one_of(names, string_text.filter(lambda key: "{{" not in key))
+object_keys = st.one_of(names, string_text)
 
 
 def objects(values):

@@ -175,6 +175,16 @@ def test_literal_double_braces_never_become_interpolations(text):
     assert parse(formatted) == program
 
 
+def test_object_keys_are_bare_names_or_escaped_strings():
+    program = A.Program((), (A.Var("x", A.ObjectExpr((
+        ("name", A.Literal(1)), ("RUN", A.Literal(2)), ("true", A.Literal(3)),
+        ("two words", A.Literal(4)), ("{{not a hole}}", A.Literal(5))))),))
+    formatted = format_program(program)
+    assert formatted == ('VAR x = {name: 1, "RUN": 2, "true": 3, "two words": 4, '
+                         '"\\u{7B}{not a hole}}": 5}\n')
+    assert parse(formatted) == program
+
+
 def test_numbers_keep_their_value_without_exponents():
     program = A.Program((), (A.Var("x", A.ListExpr((
         A.Literal(1e-7), A.Literal(-2.5e20), A.Literal(3.0), A.Literal(-0)))),))
