@@ -176,3 +176,64 @@ def test_fast_path_and_lark_build_the_same_tree(example):
     assert fast == slow
     assert fast.comments == slow.comments
     assert to_json(fast) == to_json(slow)  # spans included
+
+
+# --- decisions recorded in docs/language.md -------------------------------------
+
+
+def test_comparisons_do_not_chain():
+    with pytest.raises(TissSyntaxError):
+        parse("ASSERT a < b < c")
+
+
+def test_heredoc_opener_line_may_carry_clauses_and_a_comment():
+    run = only("RUN <<SH TIMEOUT 5m AS build  # note\nmake\nSH\n")
+    assert run == Run(Heredoc("SH", False, t("make\n")), Duration(300.0, "5m"), "build")
+
+
+def test_two_heredocs_on_one_line_take_their_bodies_in_turn():
+    program = parse('WRITE "a" <<A WRITE "b" <<B\none\nA\ntwo\nB\n')
+    assert [w.content.body for w in program.body] == [t("one\n"), t("two\n")]
+
+
+def test_escaped_brace_is_literal_text_not_a_hole():
+    assert only(r'LOG "\u{7B}{not a hole}}"').message == t("{{not a hole}}")
+
+
+def test_fractional_duration_and_tiss_header_elsewhere_is_a_comment():
+    program = parse('RUN "x" TIMEOUT 1.5m\n#TISS! Version=2\n')
+    assert program.body[0].timeout == Duration(90.0, "1.5m")
+    assert program.header == () and program.comments[0].text == "TISS! Version=2"
+
+
+def test_whitespace_line_shorter_than_indent_is_empty_and_longer_keeps_extra():
+    write = only('WRITE "f" <<EOF\n    a\n  \n      \n    EOF\n')
+    assert write.content.body == t("a\n\n  \n")
+
+
+def test_tab_indentation_must_match_exactly():
+    with pytest.raises(TissSyntaxError) as info:
+        parse('WRITE "f" <<EOF\n\ta\n    EOF\n')
+    assert "indented less than its closing EOF" in info.value.first.message
+
+
+def test_call_without_arguments_and_run_clauses_in_either_order():
+    assert only("CALL now") == Call("now", ObjectExpr(()))
+    assert only('RUN "x" AS r TIMEOUT 2s') == Run(t("x"), Duration(2.0, "2s"), "r")
+
+
+def test_multiline_object_and_list_with_trailing_commas():
+    value = only('@env {\n    A: "1",\n    B: [\n        1,\n    ],\n}\n').value
+    assert value == ObjectExpr((("A", t("1")), ("B", ListExpr((Literal(1),)))))
+
+
+def test_recovery_reports_errors_after_the_first_and_keeps_positions():
+    source = 'STEP "a" {\n    RUN ls\n}\nSTEP "b" {\n    WRITE "x" <<EOF\n    body\n    EOF\n    LOG hi\n}\n'
+    with pytest.raises(TissSyntaxError) as info:
+        parse(source)
+    assert [(d.line, d.col) for d in info.value.diagnostics] == [(2, 9), (8, 9)]
+
+
+def test_parse_accepts_only_text():
+    with pytest.raises(TypeError):
+        parse(b'RUN "x"')
