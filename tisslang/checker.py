@@ -13,7 +13,8 @@ position. The rules:
   attempts (so it is certain inside CATCH, uncertain in a RETRY body or after a
   TRY, and an error anywhere else), ``LAST_CALL`` by every CALL. Built-ins
   cannot be assigned;
-- ``LAST_RUN.FIELD`` and ``BUDGET.KEY`` must name a real field;
+- the fields read from ``LAST_RUN``, ``LAST_ERROR``, ``LAST_REVIEW`` and
+  ``BUDGET`` must exist;
 - SET_BUDGET keys and values, durations, directive names and values,
   MATCHES regexes, CHOOSE with fewer than two options, RETRY below 1, two
   PARALLEL children writing the same variable;
@@ -57,7 +58,9 @@ BUILTIN_FIELDS = {
 KNOWN_DIRECTIVES = ("persona", "output", "language", "timeout", "image", "env",
                     "max_output", "network")
 
-SIZE_TEXT = re.compile(r"^\s*\d+(?:\.\d+)?\s*(B|KB|MB|GB)\s*$", re.IGNORECASE)
+# What the runtime reads as a size: bytes, or a whole number with a unit.
+SIZE_TEXT = re.compile(r"\s*\d+\s*(B|KB|MB|GB)?\s*", re.IGNORECASE)
+
 
 def check(program: A.Program, *, source: str | None = None,
           tools: Collection[str] | None = None) -> list[Diagnostic]:
@@ -409,9 +412,12 @@ class _Checker:
             self.report(where, f'@output must be "json" or "text", not "{text}"')
         elif stmt.name == "network" and text is not None and text not in ("on", "off"):
             self.report(where, f'@network must be "on" or "off", not "{text}"')
-        elif stmt.name == "max_output" and text is not None and not SIZE_TEXT.match(text):
+        elif stmt.name == "max_output" and text is not None and not SIZE_TEXT.fullmatch(text):
             self.report(where, f'invalid size "{text}" for @max_output',
-                        hint='write a number and a unit B, KB, MB or GB, e.g. "64KB"')
+                        hint='write a whole number and a unit B, KB, MB or GB, e.g. "64KB"')
+        elif stmt.name == "max_output" and isinstance(value, A.Literal):
+            if not (type(value.value) is int and value.value > 0):
+                self.report(where, "@max_output needs a size such as \"64KB\" or a number of bytes")
         elif stmt.name in ("persona", "language", "image", "output", "network", "max_output") \
                 and not isinstance(value, A.Template):
             self.report(where, f"@{stmt.name} needs a quoted string")

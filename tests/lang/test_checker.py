@@ -337,11 +337,20 @@ def test_unknown_directive_is_a_warning_with_suggestion():
     ('@output "yaml"', 'error: @output must be "json" or "text", not "yaml"'),
     ('@network "maybe"', 'error: @network must be "on" or "off", not "maybe"'),
     ('@max_output "lots"', 'error: invalid size "lots" for @max_output'),
+    ('@max_output "1.5MB"', 'error: invalid size "1.5MB" for @max_output'),
+    ("@max_output 0", 'error: @max_output needs a size such as "64KB" or a number of bytes'),
     ('@env "A=1"', "error: @env needs an object of variables"),
     ("@persona 3", "error: @persona needs a quoted string"),
 ])
 def test_directive_values(line, message):
     assert messages(line + "\n") == [message]
+
+
+@pytest.mark.parametrize("line", ['@max_output "64KB"', '@max_output "2 mb"', "@max_output 4096",
+                                  '@output "json"', '@network "off"', '@env {A: "1"}',
+                                  '@image "python:3.12-slim"', '@language "python"'])
+def test_valid_directive_values(line):
+    assert messages(line + "\n") == []
 
 
 # --- expressions and control-flow shapes ----------------------------------------------------
