@@ -328,7 +328,8 @@ def _hint_for(token, expected, keyword, previous, lines, line, col):
     if "STRING" in expected and token.type in ("NAME", "NUMBER") and keyword is not None:
         if keyword.type in ("RUN", "LOG") and previous is keyword:
             rest = lines[line - 1][col - 1:].split("#")[0].strip() if 0 < line <= len(lines) else token.value
-            return f'quote it: {keyword.value} "{rest}"'
+            command, *clauses = re.split(r"\s+(?=(?:TIMEOUT|AS)\b)", rest, maxsplit=1)
+            return f'quote it: {keyword.value} "{command}"' + "".join(" " + c for c in clauses)
         return f'quote it: "{token.value}"'
     if "STRING" in expected and token.type == "LBRACE" and keyword is not None:
         return f'{keyword.value} needs a description: {keyword.value} "what it does" {{ … }}'

@@ -15,7 +15,8 @@ The pipeline, in the order it runs:
 
 Syntax errors become ``Diagnostic``s (tisslang/hints.py words them). To report
 more than the first one, the parser blanks the offending line (keeping the
-file's brackets balanced) and parses again, up to ``MAX_ERRORS`` times.
+file's brackets balanced) and parses again, up to ``MAX_ERRORS`` times
+(fewer on very large files, see ``RECOVERY_LINE_BUDGET``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ from .heredoc import Prescanned, prescan
 from .interpolation import TemplateError, line_parts, merge_text, string_parts
 
 MAX_ERRORS = 20
+# Each recovery parses the whole file again; on a huge file, report fewer
+# errors rather than keep the user waiting (lines parsed in total, at most).
+RECOVERY_LINE_BUDGET = 400_000
 
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)\Z")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -679,7 +683,8 @@ def _parse_locked(pre: Prescanned, path: str, fast: bool):
 
         lines = pre.text.split("\n")
         recovered: set[int] = set()
-        for _attempt in range(MAX_ERRORS):
+        attempts = max(1, min(MAX_ERRORS, RECOVERY_LINE_BUDGET // len(lines)))
+        for _attempt in range(attempts):
             ctx = _builder.ctx = _Context(pre, path, recovered)
             text = "\n".join(lines)
             try:
