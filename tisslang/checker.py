@@ -230,10 +230,7 @@ class _Checker:
             self.check_stmt(stmt, flow)
 
     def check_stmt(self, stmt: A.Stmt, flow: _Flow) -> None:
-        handler = getattr(self, "stmt_" + type(stmt).__name__, None)
-        if handler is None:
-            return
-        handler(stmt, flow)
+        getattr(self, "stmt_" + type(stmt).__name__)(stmt, flow)
 
     def stmt_Task(self, stmt: A.Task, flow: _Flow) -> None:
         self.use_template(stmt.description, flow, stmt.span)
