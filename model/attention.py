@@ -17,6 +17,7 @@ import numpy as np
 
 from model.parameters import ParamStore
 from model.positions import RotaryEmbedding, apply_rope, apply_rope_backward
+from model.threads import one_blas_thread
 
 
 class CausalSelfAttention:
@@ -35,15 +36,17 @@ class CausalSelfAttention:
         self._causal_masks: dict[int, np.ndarray] = {}
 
     # -- layout helpers -------------------------------------------------------
-    def _split_queries(self, q: np.ndarray, B: int, T: int) -> np.ndarray:
-        # (B, T, H, hd) -> (B, T, K, G, hd) -> (B, K, G, T, hd) -> (B, K, G*T, hd)
-        q = q.reshape(B, T, self.K, self.G, self.hd).transpose(0, 2, 3, 1, 4)
-        return q.reshape(B, self.K, self.G * T, self.hd)
+    def _split_queries(self, q: np.ndarray, B: int, T: int, scale: float = 1.0) -> np.ndarray:
+        """(B, T, H, hd) -> (B, K, G*T, hd), times ``scale`` in the same pass."""
+        out = np.empty((B, self.K, self.G, T, self.hd), dtype=q.dtype)
+        grouped = q.reshape(B, T, self.K, self.G, self.hd).transpose(0, 2, 3, 1, 4)
+        np.multiply(grouped, scale, out=out)
+        return out.reshape(B, self.K, self.G * T, self.hd)
 
     def _merge_queries(self, y: np.ndarray, B: int, T: int) -> np.ndarray:
-        # inverse of _split_queries, to rows: (B, K, G*T, hd) -> (B*T, H*hd)
+        """(B, K, G*T, hd) -> (B, T, H, hd), the inverse layout of _split_queries."""
         y = y.reshape(B, self.K, self.G, T, self.hd).transpose(0, 3, 1, 2, 4)
-        return y.reshape(B * T, self.H * self.hd)
+        return y.reshape(B, T, self.H, self.hd)
 
     def _causal_mask(self, T: int) -> np.ndarray:
         """Additive mask (T, T): 0 on and below the diagonal, -inf above."""
@@ -51,6 +54,11 @@ class CausalSelfAttention:
             mask = np.triu(np.full((T, T), -np.inf, dtype=self.store.dtype), k=1)
             self._causal_masks[T] = mask
         return self._causal_masks[T]
+
+    def _w_qkv(self) -> np.ndarray:
+        """The three projections side by side, (C, (H + 2K) * hd): one GEMM, not three."""
+        p = self.store.params
+        return np.concatenate([p[self.wq], p[self.wk], p[self.wv]], axis=1)
 
     # -- forward / backward ---------------------------------------------------
     def forward(self, x: np.ndarray, B: int, T: int, positions=None, cache=None,
@@ -61,22 +69,30 @@ class CausalSelfAttention:
         With a cache, keys/values are appended to it and ``allowed``
         (B, 1, T, S) says which of the S cached slots each query may see.
         """
-        p = self.store.params
-        q = (x @ p[self.wq]).reshape(B, T, self.H, self.hd)
-        k = (x @ p[self.wk]).reshape(B, T, self.K, self.hd)
-        v = (x @ p[self.wv]).reshape(B, T, self.K, self.hd)
+        H, K = self.H, self.K
+        w_qkv = self._w_qkv()
+        qkv = (x @ w_qkv).reshape(B, T, H + 2 * K, self.hd)
+        qk, v = qkv[:, :, :H + K], qkv[:, :, H + K:]
         cos = sin = None
         if self.rope is not None:
             cos, sin = self.rope.tables(T, positions)
-            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        q = self._split_queries(q, B, T)                     # (B, K, G*T, hd)
-        k = k.transpose(0, 2, 1, 3)                          # (B, K, T, hd)
-        v = v.transpose(0, 2, 1, 3)
+            qk = apply_rope(qk, cos, sin)                    # queries and keys at once
+        q = self._split_queries(qk[:, :, :H], B, T, self.scale)  # (B, K, G*T, hd)
+        k = qk[:, :, H:].transpose(0, 2, 1, 3)               # (B, K, T, hd)
+        v = v.transpose(0, 2, 1, 3)                          # (B, K, T, hd)
         if cache is not None:
             k, v = cache.store(layer, k, v)                  # (B, K, S, hd)
 
+        with one_blas_thread():  # tiny per-head GEMMs: see model/threads.py
+            y, probs = self._attend(q, k, v, B, T, allowed)  # (B, K, G*T, hd)
+        y = self._merge_queries(y, B, T).reshape(B * T, H * self.hd)
+        if keep:
+            self.saved = (x, w_qkv, q, k, v, probs, y, cos, sin)
+        return y @ self.store.params[self.wo]               # (B*T, C)
+
+    def _attend(self, q, k, v, B, T, allowed):
+        """softmax(q k^T + mask) v for each head, with the probabilities."""
         scores = q @ k.transpose(0, 1, 3, 2)                 # (B, K, G*T, S)
-        scores *= self.scale
         S = scores.shape[-1]
         grouped = scores.reshape(B, self.K, self.G, T, S)    # a view
         if allowed is None:
@@ -87,40 +103,41 @@ class CausalSelfAttention:
         scores -= scores.max(axis=-1, keepdims=True)
         probs = np.exp(scores, out=scores)
         probs /= probs.sum(axis=-1, keepdims=True)
-        y = self._merge_queries(probs @ v, B, T)             # (B*T, H*hd)
-        if keep:
-            self.saved = (x, q, k, v, probs, y, cos, sin)
-        return y @ p[self.wo]                                # (B*T, C)
+        return probs @ v, probs
 
     def backward(self, dout: np.ndarray, B: int, T: int) -> np.ndarray:
-        x, q, k, v, probs, y, cos, sin = self.saved
+        x, w_qkv, q, k, v, probs, y, cos, sin = self.saved
+        H, K, hd = self.H, self.K, self.hd
         p, g = self.store.params, self.store.grads
         np.matmul(y.T, dout, out=g[self.wo])                 # (H*hd, C)
-        dy = self._split_queries(dout @ p[self.wo].T, B, T)  # (B, K, G*T, hd)
+        dy = self._split_queries((dout @ p[self.wo].T).reshape(B, T, H, hd), B, T)
 
+        with one_blas_thread():
+            dq, dk, dv = self._attend_backward(dy, q, k, v, probs)
+        dq = self._merge_queries(dq, B, T) * self.scale      # (B, T, H, hd)
+        dqk = np.concatenate([dq, dk.transpose(0, 2, 1, 3)], axis=2)   # (B, T, H+K, hd)
+        if self.rope is not None:
+            dqk = apply_rope_backward(dqk, cos, sin)
+        dqkv = np.concatenate([dqk, dv.transpose(0, 2, 1, 3)], axis=2).reshape(B * T, -1)
+        # qkv = x @ [Wq Wk Wv]: one GEMM for the weights, one for the input
+        dw = x.T @ dqkv                                      # (C, (H+2K)*hd)
+        g[self.wq][...] = dw[:, :H * hd]
+        g[self.wk][...] = dw[:, H * hd:(H + K) * hd]
+        g[self.wv][...] = dw[:, (H + K) * hd:]
+        return dqkv @ w_qkv.T                                # (B*T, C)
+
+    @staticmethod
+    def _attend_backward(dy, q, k, v, probs):
+        """Gradients of y = softmax(q k^T + mask) v given dy, per head:
+        dq (B, K, G*T, hd), dk and dv (B, K, T, hd)."""
         # y = P @ v:  dP = dy @ v^T,  dv = P^T @ dy (sums the group for free)
         dprobs = dy @ v.transpose(0, 1, 3, 2)                # (B, K, G*T, T)
         dv = probs.transpose(0, 1, 3, 2) @ dy                # (B, K, T, hd)
-        # softmax: dS = P * (dP - sum_j dP_j P_j), then the 1/sqrt(hd) scale
+        # softmax: dS = P * (dP - sum_j dP_j P_j)
         dscores = dprobs
         dscores -= np.einsum("bkij,bkij->bki", dprobs, probs)[..., None]
         dscores *= probs
-        dscores *= self.scale
-        # S = q @ k^T:  dq = dS @ k,  dk = dS^T @ q
+        # S = q' @ k^T with q' = q / sqrt(hd):  dq' = dS @ k,  dk = dS^T @ q'
         dq = dscores @ k                                     # (B, K, G*T, hd)
         dk = dscores.transpose(0, 1, 3, 2) @ q               # (B, K, T, hd)
-
-        dq = self._merge_queries(dq, B, T).reshape(B, T, self.H, self.hd)
-        dk = dk.transpose(0, 2, 1, 3)                        # (B, T, K, hd)
-        if self.rope is not None:
-            dq, dk = apply_rope_backward(dq, cos, sin), apply_rope_backward(dk, cos, sin)
-        dq = dq.reshape(B * T, -1)
-        dk = dk.reshape(B * T, -1)
-        dv = dv.transpose(0, 2, 1, 3).reshape(B * T, -1)
-        np.matmul(x.T, dq, out=g[self.wq])
-        np.matmul(x.T, dk, out=g[self.wk])
-        np.matmul(x.T, dv, out=g[self.wv])
-        dx = dq @ p[self.wq].T
-        dx += dk @ p[self.wk].T
-        dx += dv @ p[self.wv].T
-        return dx
+        return dq, dk, dv

@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from model.allocator import keep_freed_memory
 from model.attention import CausalSelfAttention
 from model.config import ModelConfig
 from model.dropout import dropout_mask
@@ -84,6 +85,7 @@ class Block:
 
 class TissLM:
     def __init__(self, cfg: ModelConfig, seed: int = 0) -> None:
+        keep_freed_memory()  # no page faults for re-allocated activations: model/allocator.py
         self.cfg = cfg
         self.dtype = np.dtype(cfg.dtype)
         rng = np.random.default_rng(seed)
