@@ -278,7 +278,7 @@ def _unexpected_token(error: UnexpectedToken, text, lines, line, col):
                     f"add the matching '{closer}' (the file ended while it was still open)",
                     o_line, o_col)
         last = len(lines)
-        return (f"unexpected end of file: expected {describe_expected(expected)}",
+        return (f"unexpected end of file: expected {describe_expected(expected)}{_where(keyword, previous)}",
                 None, last, len(lines[-1]) + 1 if lines else 1)
 
     if token.type == "RBRACE" and "RBRACE" not in expected and _at_statement_start(expected):
@@ -316,10 +316,15 @@ def _unexpected_token(error: UnexpectedToken, text, lines, line, col):
     if bracket is not None:
         return bracket
 
-    where = f" after {previous.value}" if previous is not None and previous.type in KEYWORDS else (
-        f" in {keyword.value}" if keyword is not None else "")
-    message = f"expected {describe_expected(expected)}{where}, found {describe_token(token)}"
+    message = f"expected {describe_expected(expected)}{_where(keyword, previous)}, found {describe_token(token)}"
     return message, _hint_for(token, expected, keyword, previous, lines, line, col), line, col
+
+
+def _where(keyword, previous) -> str:
+    """" after RUN" when the error follows a keyword, else " in RUN"."""
+    if previous is not None and previous.type in KEYWORDS:
+        return f" after {previous.value}"
+    return f" in {keyword.value}" if keyword is not None else ""
 
 
 def _hint_for(token, expected, keyword, previous, lines, line, col):
