@@ -200,7 +200,7 @@ def _finish(outcome, as_json: bool) -> int:
     if outcome.status == "succeeded":
         print(f"succeeded (run {outcome.run_id})", file=out)
     elif outcome.status == "failed":
-        print(f"failed (run {outcome.run_id}): {outcome.error}", file=out)
+        print(f"failed (run {outcome.run_id}):\n{outcome.error}", file=out)
     elif outcome.status == "rejected":
         print(f"rejected (run {outcome.run_id}): {outcome.error}", file=out)
     elif outcome.status == "paused":

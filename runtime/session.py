@@ -18,7 +18,7 @@ from typing import Any
 
 import tisslang
 from tisslang import ast
-from tisslang.errors import TissSyntaxError
+from tisslang.errors import Diagnostic, TissSyntaxError
 
 from . import cost
 from .errors import Interrupted, RunError, Stop
@@ -113,6 +113,9 @@ class Session:
         self.workspace.mkdir(parents=True, exist_ok=True)
         self.state = state or State()
         self.folder = folder or (RunFolder.create(self.workspace, source) if journal else None)
+        # Where failures point: the plan's text and name (a chunk's, in a session).
+        self.source = source or (folder.plan_source if folder else "")
+        self.path = "<plan>"
         self.display = display
         self.sandbox_kind = sandbox
         self.sandbox_settings: dict[str, Any] = {}
@@ -145,6 +148,7 @@ class Session:
         elif isinstance(statements, ast.Program):
             statements = statements.body
         statements = tuple(statements)
+        self.source, self.path = source or "", "<session>"
         self.sandbox_settings = {**self.sandbox_settings, **_sandbox_directives(statements)}
         if self.folder and source:
             with open(self.folder.path / "plan.tiss", "a", encoding="utf-8") as plan:
@@ -158,6 +162,7 @@ class Session:
         return outcome
 
     def run_program(self, program: ast.Program, event: str = "run_started") -> RunOutcome:
+        self.path = program.path
         self.sandbox_settings = _sandbox_directives(program.body)
         for stmt in program.body:
             if type(stmt) is ast.Task:
@@ -174,7 +179,7 @@ class Session:
             body()
             status = "succeeded"
         except RunError as exc:
-            status, error = "failed", exc.report()
+            status, error = "failed", self.diagnostic(exc)
         except Stop as exc:
             status, error = exc.status, exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
         except KeyboardInterrupt:
@@ -190,6 +195,16 @@ class Session:
             self.interp.budget.save_elapsed()
             self.interp.commit("run_done", checkpoint=True, status=status, error=error)
         return self.outcome(status, error)
+
+    def diagnostic(self, exc: RunError) -> str:
+        """A failure as the toolchain shows every problem: path:line:col,
+        the message, the plan's line with a caret, the hint."""
+        lines = self.source.splitlines()
+        if not 0 < exc.line <= len(lines):
+            return exc.report()
+        text = lines[exc.line - 1]
+        col = len(text) - len(text.lstrip()) + 1
+        return Diagnostic(self.path, exc.line, col, exc.message, hint=exc.hint, source_line=text).format()
 
     def outcome(self, status: str, error: str | None) -> RunOutcome:
         steps = sorted(self.state.sections["steps"].values(), key=lambda s: s.get("order", 0))

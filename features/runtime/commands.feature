@@ -34,7 +34,7 @@ Feature: Commands run in order and leave their results in the state
     When I run the plan
     Then the run fails
     And the error says "LAST_RUN.EXIT_CODE == 0 failed: LAST_RUN.EXIT_CODE was 1; STDERR: boom"
-    And the error says "line 4"
+    And the error says "<plan>:4:5: error:"
     And the steps are ["test=failed"]
     And the log says []
 
@@ -147,7 +147,7 @@ Feature: Commands run in order and leave their results in the state
       """
     When I run the plan
     Then the run fails
-    And the error says "line 5: variable 'maybe' is not set"
+    And the error says "<plan>:5:3: error: variable 'maybe' is not set"
 
   Scenario: PROMPT_AGENT asks the model with the scope's persona
     Given a model that answers "print('hi')"
