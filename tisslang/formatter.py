@@ -298,6 +298,9 @@ class _Formatter:
             self.block_start = False
         self.block(program.body, 0)
         self.comments_before(10**12, 0)
+        if not program.header and self.lines and self.lines[0].startswith("#TISS!"):
+            # A comment reading "#TISS!…" must not become the header line.
+            self.lines.insert(0, "")
         return "\n".join(self.lines) + "\n" if self.lines else ""
 
     def block(self, stmts: Sequence[A.Stmt], depth: int) -> None:

@@ -343,6 +343,13 @@ def test_comments_inside_a_multi_line_value_are_kept():
     assert formatted == '# the query\nCALL search {q: "x", n: 2}  # how many\n'
 
 
+def test_a_comment_that_looks_like_a_header_stays_a_comment():
+    source = '\n  #TISS! Language=Python\nRUN "x"\n'
+    formatted = assert_safe(source)
+    assert formatted == '\n#TISS! Language=Python\nRUN "x"\n'
+    assert parse(formatted).header == ()
+
+
 def test_only_comments():
     assert assert_safe("# just\n\n\n# notes\n") == "# just\n\n# notes\n"
     assert format_source("") == ""
