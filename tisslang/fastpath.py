@@ -100,7 +100,7 @@ class FastParser:
 
         state_stack = [self._start_state]
         value_stack = []
-        pos, line, line_start, size = 0, 1, 0, len(text)
+        pos, line, line_start = 0, 1, 0
         while True:
             found = match(text, pos)
             if found is None:

@@ -104,14 +104,12 @@ class _Context:
 
 
 class _Block:
+    """``{ … }``: its statements and the two brace tokens (for spans)."""
+
     __slots__ = ("body", "open", "close")
 
     def __init__(self, body, open_, close):
         self.body, self.open, self.close = body, open_, close
-
-    @property
-    def span(self):
-        return _span(self.open, self.close)
 
 
 class _Else:
@@ -274,7 +272,7 @@ class _Builder(Transformer):
 
     def timeout_clause(self, children):
         value = children[0]
-        return _Clause("TIMEOUT", self._as_duration(value, "TIMEOUT"), value)
+        return _Clause("TIMEOUT", self._as_duration(value), value)
 
     def as_clause(self, children):
         return _Clause("AS", children[0].value, children[0])
@@ -282,7 +280,7 @@ class _Builder(Transformer):
     def into_clause(self, children):
         return _Clause("INTO", children[0].value, children[0])
 
-    def _as_duration(self, value, where):
+    def _as_duration(self, value):
         """A quoted duration in a duration position becomes a Duration; any
         other string stays a Template for the checker to reject."""
         if isinstance(value, Template) and len(value.parts) == 1 and isinstance(value.parts[0], Text):
@@ -291,7 +289,7 @@ class _Builder(Transformer):
                 return Duration(seconds, value.parts[0].value, span=value.span)
         return value
 
-    def _clauses(self, keyword, clauses, allowed):
+    def _clauses(self, keyword, clauses):
         found = {}
         for clause in clauses:
             if clause.kind in found:
@@ -303,7 +301,7 @@ class _Builder(Transformer):
 
     def run(self, children):
         keyword, command, *clauses = children
-        found = self._clauses(keyword, clauses, ("TIMEOUT", "AS"))
+        found = self._clauses(keyword, clauses)
         last = clauses[-1].item if clauses else command
         return Run(command, found.get("TIMEOUT"), found.get("AS"), span=_span(keyword, last))
 
@@ -324,7 +322,7 @@ class _Builder(Transformer):
 
     def prompt_agent(self, children):
         keyword, prompt, *clauses = children
-        found = self._clauses(keyword, clauses, ("INTO",))
+        found = self._clauses(keyword, clauses)
         last = clauses[-1].item if clauses else prompt
         return PromptAgent(prompt, found.get("INTO"), span=_span(keyword, last))
 
@@ -352,7 +350,7 @@ class _Builder(Transformer):
     def set_budget(self, children):
         keyword, key, value = children
         if key.value == "EXECUTION_TIME":
-            value = self._as_duration(value, "EXECUTION_TIME")
+            value = self._as_duration(value)
         return SetBudget(key.value, value, span=_span(keyword, value))
 
     def request_review(self, children):
