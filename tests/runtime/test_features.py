@@ -74,6 +74,7 @@ def given_choose(world, policy):
 
 @when("I run the plan")
 def when_run(world, plan):
+    world["plan"] = plan
     world["outcome"] = world["run"](plan, **world["options"])
 
 
@@ -181,3 +182,15 @@ def _field(variables, dotted):
 def _unescape(text: str) -> str:
     """Feature files write newlines and quotes inside "…" as \\n and \\"."""
     return text.replace("\\n", "\n").replace('\\"', '"')
+
+
+@then(parsers.parse('its run folder holds "{a}", "{b}" and "{c}"'))
+def then_run_folder(world, a, b, c):
+    folder = world["outcome"].journal
+    assert {a, b, c} <= {p.name for p in folder.iterdir()}
+    assert (folder / "plan.tiss").read_text().strip() == world["plan"].strip()
+
+
+@then(parsers.parse('the events are {names}'))
+def then_events(world, names):
+    assert [e["event"] for e in events_of(world["outcome"])] == json.loads(names)
