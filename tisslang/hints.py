@@ -25,7 +25,6 @@ KEYWORDS = frozenset(STATEMENT_KEYWORDS + (
     "TIMEOUT", "AS", "INTO", "THEN", "AND", "OR", "NOT", "FILE", "CONTAINS",
     "MATCHES", "STARTS_WITH", "ENDS_WITH", "IS_EMPTY", "IS_NOT_EMPTY", "EXISTS",
 ))
-_LOWER_WORDS = {"true": "TRUE", "false": "FALSE", "null": "NULL"}
 
 # How each terminal is named in a message.
 _TERMINAL_WORDS = {
@@ -244,22 +243,21 @@ def _unexpected_character(error, text, lines, line, col):
     return f"unexpected character '{shown}'", None, line, col
 
 
-def string_continues_on(text: str, pos: int) -> int:
-    """How many lines the string opened at ``pos`` would run on to, if it was
-    meant to close on the next line (its closing quote ends that line), else 0.
-    This tells "raw newline in a string" apart from "unterminated string"."""
+def string_continues_on(text: str, pos: int) -> bool:
+    """Does the string opened at ``pos`` look meant to close on the next line
+    (its closing quote ends that line, or comes before a clause or brace)?
+    That tells "raw newline in a string" from "unterminated string"."""
     quote = text[pos] if pos < len(text) else ""
-    if quote not in ("'", '"'):
-        return 0
     first_end = text.find("\n", pos)
-    if first_end < 0:
-        return 0
+    if quote not in ("'", '"') or first_end < 0:
+        return False
     next_end = text.find("\n", first_end + 1)
     next_line = text[first_end + 1:next_end if next_end >= 0 else len(text)]
     match = re.match(r"(?:[^%s\\]|\\.)*%s(.*)" % (quote, quote), next_line)
-    if match and (not match.group(1).strip() or match.group(1).strip().startswith(("#", "AS", "INTO", "TIMEOUT", "}", "{"))):
-        return 1
-    return 0
+    if match is None:
+        return False
+    after = match.group(1).strip()
+    return not after or after.startswith(("#", "AS", "INTO", "TIMEOUT", "}", "{"))
 
 
 def _unexpected_token(error: UnexpectedToken, text, lines, line, col):
@@ -288,11 +286,10 @@ def _unexpected_token(error: UnexpectedToken, text, lines, line, col):
     if token.type == "NAME":
         word = token.value
         upper = word.upper()
-        lowered_expected = {t for t in expected if t in KEYWORDS or t in _LOWER_WORDS.values()}
-        if word in _LOWER_WORDS.values() or (upper in KEYWORDS and word != upper):
-            if upper in lowered_expected or _at_statement_start(expected) and upper in STATEMENT_KEYWORDS:
-                return (f"keywords are upper case: '{word}' should be '{upper}'",
-                        f"did you mean {upper}?", line, col)
+        if upper in KEYWORDS and word != upper and (
+                upper in expected or _at_statement_start(expected) and upper in STATEMENT_KEYWORDS):
+            return (f"keywords are upper case: '{word}' should be '{upper}'",
+                    f"did you mean {upper}?", line, col)
         if _at_statement_start(expected) and _starts_statement(token, text, previous):
             guess = did_you_mean(word, STATEMENT_KEYWORDS)
             hint = (f"did you mean {guess}?" if guess else
