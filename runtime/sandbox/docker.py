@@ -212,11 +212,12 @@ def reap_stale_containers(client) -> list[str]:
     """Remove sandbox containers whose tiss process (on this host) is gone;
     return their names. Containers of live runs are left alone."""
     removed = []
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
-        host, _, tag = container.labels.get(CLIENT_LABEL, "").partition(":")
+    # The low-level listing: the high-level one inspects every container.
+    for summary in client.api.containers(all=True, filters={"label": LABEL}):
+        host, _, tag = (summary.get("Labels") or {}).get(CLIENT_LABEL, "").partition(":")
         if host == socket.gethostname() and not tag_alive(tag):
-            _remove_container(container)
-            removed.append(container.name)
+            _remove_container(client.containers.prepare_model(summary))
+            removed.append(summary["Names"][0].lstrip("/"))
     return removed
 
 

@@ -1,4 +1,4 @@
-"""The executor: the main process of a Docker sandbox container.
+"""The executor: the main process of a Docker (or bubblewrap) sandbox.
 
 Why it exists: ``docker exec`` costs ~50 ms per command; a process already
 inside the container that spawns ``/bin/sh -c`` on request costs well under
@@ -9,13 +9,14 @@ How it works:
 - The FIRST connection is the client's lease. When it closes (the client
   exited or crashed, even with SIGKILL), the executor kills every command and
   exits, and Docker removes the container (auto-remove).
-- Every other connection carries one command, taken by a supervisor forked
-  ahead of time (a spare waiting in accept), so concurrent RUNs (PARALLEL)
-  are independent and forking costs no latency. The supervisor is a child
-  subreaper, runs the command in a fresh shell and,
-  when the shell exits, times out, or the client's connection hits EOF, kills
-  the whole process tree (background jobs, setsid, double forks included),
-  then answers with the capped output.
+- Every other connection carries one command, taken by one of the
+  supervisor processes forked ahead of time and waiting in accept(), so
+  concurrent RUNs (PARALLEL) are independent and no fork is on a command's
+  path. A supervisor is a child subreaper: it runs the command in a fresh
+  shell and, when the shell exits, times out, or the client's connection
+  hits EOF, kills the whole process tree (background jobs, setsid, double
+  forks included: orphans are re-parented to it), then answers with the
+  capped output and waits for the next command.
 
 Requests and answers are length-prefixed JSON (wire.py). Run inside the
 container as ``python3 -I -S executor.py --socket PATH``; stdlib only.
@@ -28,6 +29,7 @@ import os
 import selectors
 import signal
 import socket
+import struct
 import sys
 import time
 
@@ -43,7 +45,9 @@ from wire import recv_message, send_message  # noqa: E402
 MEMORY_CGROUP_DIRS = ("/sys/fs/cgroup/memory", "/sys/fs/cgroup")  # cgroup v1, v2
 LEASE_WAIT_SECONDS = 30  # a client that never connects does not keep us alive
 CANNOT_RUN_EXIT_CODE = 126  # as the shell's "found but cannot execute"
-SPARE_SUPERVISORS = 2    # forked ahead, each waiting in accept() for one command
+SPARE_SUPERVISORS = 2    # forked at start; more only when all are busy at once
+BUSY, IDLE = 1, 0
+_REPORT = struct.Struct("=iB")  # (pid, state): 5 bytes, written atomically to a pipe
 
 
 def main(argv=None):
@@ -67,7 +71,7 @@ def _listen(path):
 
 
 def serve(listener):
-    """Accept the lease, then keep spare supervisors waiting for commands,
+    """Accept the lease, then keep idle supervisors waiting for commands,
     until the lease ends."""
     listener.settimeout(LEASE_WAIT_SECONDS)
     try:
@@ -75,43 +79,33 @@ def serve(listener):
     except socket.timeout:
         _shutdown()
     listener.settimeout(None)
-    taken_r, taken_w = os.pipe()  # a spare writes one byte when it takes a connection
-    child_exited = _sigchld_pipe()
-    spares = Spares(listener, lease, taken_w)
+    status_r, status_w = os.pipe()  # supervisors report BUSY / IDLE here
+    pool = SupervisorPool(listener, lease, status_w)
     selector = selectors.DefaultSelector()
-    for fileobj in (lease, taken_r, child_exited):
-        selector.register(fileobj, selectors.EVENT_READ)
+    selector.register(lease, selectors.EVENT_READ)
+    selector.register(status_r, selectors.EVENT_READ)
     while True:
-        events = selector.select(timeout=0.5)
+        events = selector.select(timeout=1.0)
         for key, _ in events:
             if key.fileobj is lease:
                 if not lease.recv(1):  # EOF: the client is gone
                     _shutdown()
-            elif key.fileobj is taken_r:
-                spares.taken(len(os.read(taken_r, 64)))
             else:
-                os.read(child_exited, 64)
-        spares.reap(kill_orphans=not events)
+                pool.update(os.read(status_r, 4096))
+        if not events:
+            pool.reap()
 
 
-class Spares:
-    """Supervisors forked ahead of time, each waiting in accept() for one
-    command. Forking and warming a spare costs about a millisecond of CPU, so
-    replacements are made when a command ends (not while it runs), unless
-    concurrent commands used up every spare."""
+class SupervisorPool:
+    """Supervisor processes forked ahead of time, each looping: wait in
+    accept(), run one command, clean up, wait again. Forking costs about a
+    millisecond of CPU, so it happens only when every supervisor is busy
+    (more concurrent RUNs than ever before), never per command."""
 
-    def __init__(self, listener, lease, taken_w):
-        self.listener, self.lease, self.taken_w = listener, lease, taken_w
-        self.pids, self.waiting = set(), 0
-        self.top_up()
-
-    def taken(self, count):
-        self.waiting -= count
-        if self.waiting == 0:
-            self.fork()
-
-    def top_up(self):
-        while self.waiting < SPARE_SUPERVISORS:
+    def __init__(self, listener, lease, status_w):
+        self.listener, self.lease, self.status_w = listener, lease, status_w
+        self.states = {}  # pid -> BUSY or IDLE
+        for _ in range(SPARE_SUPERVISORS):
             self.fork()
 
     def fork(self):
@@ -119,19 +113,21 @@ class Spares:
         pid = os.fork()
         if pid == 0:
             self.lease.close()
-            _prepare_supervisor()
-            conn, _ = self.listener.accept()
-            os.write(self.taken_w, b".")
-            self.listener.close()
-            os.close(self.taken_w)
-            _supervise(conn)
-        self.pids.add(pid)
-        self.waiting += 1
+            _supervisor_loop(self.listener, self.status_w)
+        self.states[pid] = IDLE
 
-    def reap(self, kill_orphans):
-        """Collect finished supervisors and replace them. When idle, also kill
-        orphans adopted from a supervisor that died (e.g. OOM-killed) before
-        it could clean up."""
+    def update(self, reports):
+        """Apply the supervisors' reports; make sure one is always idle."""
+        for offset in range(0, len(reports) - len(reports) % _REPORT.size, _REPORT.size):
+            pid, state = _REPORT.unpack_from(reports, offset)
+            if pid in self.states:
+                self.states[pid] = state
+        if IDLE not in self.states.values():
+            self.fork()
+
+    def reap(self):
+        """Forget supervisors that died (e.g. OOM-killed), kill the orphans
+        they left to us, and keep one idle."""
         while True:
             try:
                 pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -139,24 +135,45 @@ class Spares:
                 break
             if pid == 0:
                 break
-            self.pids.discard(pid)
-        self.top_up()
-        if kill_orphans:
-            for pid in children_of(os.getpid()):
-                if pid not in self.pids:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+            self.states.pop(pid, None)
+        for pid in children_of(os.getpid()):
+            if pid not in self.states:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if IDLE not in self.states.values():
+            self.fork()
 
 
-def _sigchld_pipe():
-    """A pipe that becomes readable whenever a child exits."""
-    read_end, write_end = os.pipe()
-    os.set_blocking(write_end, False)
-    signal.set_wakeup_fd(write_end)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    return read_end
+def _supervisor_loop(listener, status_w):
+    """In a forked supervisor: serve commands one at a time, forever."""
+    _prepare_supervisor()
+    me = os.getpid()
+    while True:
+        conn, _ = listener.accept()
+        os.write(status_w, _REPORT.pack(me, BUSY))
+        try:
+            _serve_one(conn)
+        finally:
+            kill_all_descendants()  # whatever the command left behind dies with it
+            conn.close()
+        os.write(status_w, _REPORT.pack(me, IDLE))
+
+
+def _serve_one(conn):
+    try:
+        request = recv_message(conn)
+        if request is None:
+            return
+        try:
+            answer = run_command(request, conn)
+        except OSError as exc:  # e.g. the workspace is not accessible: say so
+            answer = _failure_answer(f"tiss executor: cannot run the command: {exc}\n")
+        if answer is not None:
+            send_message(conn, answer)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
 
 
 def _shutdown():
@@ -164,30 +181,9 @@ def _shutdown():
     os._exit(0)
 
 
-def _supervise(conn):
-    """In a forked spare: run one command for one connection, then exit."""
-    try:
-        request = recv_message(conn)
-        if request is not None:
-            try:
-                answer = run_command(request, conn)
-            except OSError as exc:  # e.g. the workspace is not accessible: say so
-                answer = _failure_answer(f"tiss executor: cannot run the command: {exc}\n")
-            if answer is not None:
-                send_message(conn, answer)
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-    finally:
-        kill_all_descendants()
-        os._exit(0)
-
-
 def _prepare_supervisor():
-    """Pay before the command arrives for what would slow it down: the
+    """Pay before the first command arrives for what would slow it down: the
     copy-on-write faults of the first touches after fork, and set-up."""
-    gc.disable()
-    signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     become_child_subreaper()
     sample = {"command": "true", "env": {"PATH": "/bin"}, "timeout": None, "max_output": 1}
@@ -207,23 +203,30 @@ def run_command(request, conn):
     out, err = CappedBuffer(cap), CappedBuffer(cap)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    oom_before = _oom_kills()
-    os.chdir(request.get("cwd") or "/workspace")
-    started, t0 = time.time(), time.monotonic()
-    pid = os.posix_spawn(
-        "/bin/sh", ["/bin/sh", "-c", request["command"]], request["env"],
-        file_actions=[(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-                      (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)],
-        setsid=True,
-    )
-    os.close(out_w)
-    os.close(err_w)
-    status, client_left = _wait(pid, conn, {out_r: out, err_r: err},
-                                None if timeout is None else t0 + float(timeout))
-    kill_all_descendants()  # whatever the command left behind dies with it
-    if client_left:
-        return None
-    _drain({out_r: out, err_r: err})
+    buffers = {out_r: out, err_r: err}
+    try:
+        oom_before = _oom_kills()
+        os.chdir(request.get("cwd") or "/workspace")
+        started, t0 = time.time(), time.monotonic()
+        pid = os.posix_spawn(
+            "/bin/sh", ["/bin/sh", "-c", request["command"]], request["env"],
+            file_actions=[(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                          (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)],
+            setsid=True,
+        )
+        os.close(out_w)
+        os.close(err_w)
+        out_w = err_w = None
+        status, client_left = _wait(pid, conn, buffers,
+                                    None if timeout is None else t0 + float(timeout))
+        kill_all_descendants()  # whatever the command left behind dies with it
+        if client_left:
+            return None
+        _drain(buffers)
+    finally:  # a supervisor serves many commands: leak no descriptor
+        for fd in (out_r, err_r, out_w, err_w):
+            if fd is not None:
+                os.close(fd)
     timed_out = status is None
     exit_code = TIMEOUT_EXIT_CODE if timed_out else exit_code_from_status(status)
     oom_after = _oom_kills()
@@ -247,11 +250,19 @@ def _failure_answer(message):
 def _wait(pid, conn, buffers, deadline):
     """Pump output until the shell exits (its status), the deadline passes
     (status None), or the client's connection closes (client_left True)."""
-    selector = selectors.DefaultSelector()
+    pidfd = _pidfd(pid)
+    with selectors.DefaultSelector() as selector:
+        try:
+            return _pump_until_done(selector, pid, pidfd, conn, buffers, deadline)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+
+def _pump_until_done(selector, pid, pidfd, conn, buffers, deadline):
     for fd in buffers:
         selector.register(fd, selectors.EVENT_READ)
     selector.register(conn, selectors.EVENT_READ)
-    pidfd = _pidfd(pid)
     if pidfd is not None:
         selector.register(pidfd, selectors.EVENT_READ)
     open_fds = set(buffers)
@@ -273,18 +284,18 @@ def _wait(pid, conn, buffers, deadline):
 
 def _drain(buffers):
     """Read what is left in the pipes; every writer is dead, so EOF comes fast."""
-    selector = selectors.DefaultSelector()
-    for fd in buffers:
-        selector.register(fd, selectors.EVENT_READ)
-    open_fds = set(buffers)
-    while open_fds:
-        ready = selector.select(timeout=2)
-        if not ready:
-            break
-        for key, _ in ready:
-            if not _read_into(key.fileobj, buffers):
-                selector.unregister(key.fileobj)
-                open_fds.discard(key.fileobj)
+    with selectors.DefaultSelector() as selector:
+        for fd in buffers:
+            selector.register(fd, selectors.EVENT_READ)
+        open_fds = set(buffers)
+        while open_fds:
+            ready = selector.select(timeout=2)
+            if not ready:
+                break
+            for key, _ in ready:
+                if not _read_into(key.fileobj, buffers):
+                    selector.unregister(key.fileobj)
+                    open_fds.discard(key.fileobj)
 
 
 def _read_into(fd, buffers):

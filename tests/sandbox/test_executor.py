@@ -3,6 +3,7 @@ Python and needs no container): protocol, process-tree cleanup, lease."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import runtime.sandbox
+from runtime.sandbox.processes import children_of
 from runtime.sandbox.wire import recv_message, send_message
 
 from .conftest import processes_with
@@ -132,6 +134,30 @@ def test_output_is_capped_inside(executor):
     answer, conn = executor("head -c 100000 /dev/zero | tr '\\0' x", cap=1000)
     conn.close()
     assert answer["stdout_truncated"] and len(answer["stdout"]) < 1200
+
+
+def test_supervisors_are_reused_and_leak_no_descriptors(executor):
+    executor_pid = executor.state["process"].pid
+
+    def descriptors_per_supervisor():
+        return {pid: len(os.listdir(f"/proc/{pid}/fd")) for pid in children_of(executor_pid)}
+
+    executor("true")[1].close()
+    time.sleep(0.2)
+    before = descriptors_per_supervisor()
+    for _ in range(20):
+        executor("echo hi >&2; cat /nonexistent")[1].close()
+    def original_ones():
+        now = descriptors_per_supervisor()
+        return {pid: now.get(pid) for pid in before}
+
+    deadline = time.monotonic() + 5
+    while original_ones() != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert original_ones() == before  # still there (reused), with the same descriptors
+    # A spare is added only when every supervisor looked busy at once, which
+    # sequential commands can cause at most once (a report racing a command).
+    assert len(descriptors_per_supervisor()) <= len(before) + 1
 
 
 def test_the_end_of_the_lease_stops_everything(executor, marker):
