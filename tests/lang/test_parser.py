@@ -237,3 +237,23 @@ def test_recovery_reports_errors_after_the_first_and_keeps_positions():
 def test_parse_accepts_only_text():
     with pytest.raises(TypeError):
         parse(b'RUN "x"')
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_every_node_has_a_real_span(example):
+    bad = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "type" in node:
+                start, end = (node["line"], node["col"]), (node["end_line"], node["end_col"])
+                if min(start) < 1 or end < start:
+                    bad.append(node["type"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(to_json(parse(example.read_text(encoding="utf-8"))))
+    assert bad == []
