@@ -51,12 +51,13 @@ class Budget:
 
     def charge(self, key: str, amount: float, line: int = 0) -> None:
         """Spend ``amount``; stop the task if that goes over the limit."""
-        spent = self.spent(key) + amount
-        limit = self.limit(key)
-        if limit is not None and spent > limit:
-            raise BudgetExceeded(f"budget exceeded: {key} would reach {spent:g}, the limit is {limit:g}", line,
-                                 hint=f"raise it with SET_BUDGET {key} = …")
-        self.state.set("budget", "spent." + key, spent)
+        with self.state.lock:   # PARALLEL branches spend from the same budget
+            spent = self.spent(key) + amount
+            limit = self.limit(key)
+            if limit is not None and spent > limit:
+                raise BudgetExceeded(f"budget exceeded: {key} would reach {spent:g}, the limit is {limit:g}",
+                                     line, hint=f"raise it with SET_BUDGET {key} = …")
+            self.state.set("budget", "spent." + key, spent)
 
     def ensure_left(self, key: str, line: int = 0) -> None:
         """Stop before starting something whose cost is only known after
