@@ -87,9 +87,12 @@ class TissCompleter(Completer):
     def get_completions(self, document, complete_event):
         before = document.text_before_cursor
         line = document.current_line_before_cursor
+        where = _where(line)
         if before.lstrip().startswith(":"):
             yield from self._command(before.lstrip())
-        elif _inside_string(line):
+        elif where == "comment":
+            return
+        elif where == "string":
             partial = line[max(line.rfind('"'), line.rfind("'")) + 1:]
             if "{{" in partial and "}}" not in partial[partial.rfind("{{"):]:
                 yield from self._names(partial[partial.rfind("{{") + 2:].strip(), with_filters=True)
@@ -135,8 +138,8 @@ def _matching(word: str, candidates, meta=None):
                              display_meta=(meta or {}).get(candidate, ""))
 
 
-def _inside_string(line: str) -> bool:
-    """Is the cursor inside a "…" or '…' on this line?"""
+def _where(line: str) -> str:
+    """Is the end of this line in "code", a "string" or a "comment"?"""
     quote = None
     escaped = False
     for char in line:
@@ -149,8 +152,8 @@ def _inside_string(line: str) -> bool:
         elif not quote and char in "\"'":
             quote = char
         elif not quote and char == "#":
-            return False
-    return quote is not None
+            return "comment"
+    return "string" if quote else "code"
 
 
 def _paths(root: Path, partial: str):
