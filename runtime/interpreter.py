@@ -29,6 +29,7 @@ from .interpolate import render
 from .models import count_tokens, load_default_backend
 from .paths import confine, read_text, write_atomic
 from .review import Answer, Request
+from .sandbox.base import SandboxError
 from .state import PER_BRANCH, State, branch_name
 
 # What LAST_RUN & co. read as before anything set them (the checker treats
@@ -206,8 +207,11 @@ class Interpreter:
         self.budget.charge("RUN_COUNT", 1, line)
         if self.display:
             self.display.command_started(key, command)
-        result = self.sandbox().run(command, timeout=timeout, env=ctx.scope.get("env"),
-                                    max_output=_size(ctx.scope.get("max_output"), line))
+        try:
+            result = self.sandbox().run(command, timeout=timeout, env=ctx.scope.get("env"),
+                                        max_output=_size(ctx.scope.get("max_output"), line))
+        except SandboxError as exc:
+            raise Stop(f"the sandbox failed: {exc}", line, hint=exc.hint) from None
         if self.interrupted.is_set():
             raise Interrupted("interrupted while running a command", line)
         record = {"EXIT_CODE": result.exit_code, "STDOUT": result.stdout, "STDERR": result.stderr,
@@ -270,7 +274,10 @@ class Interpreter:
         model = self.model
         self.budget.charge("API_CALLS", 1, line)
         self.budget.ensure_left("TOKEN_COUNT", line)
-        text = model.generate(prompt, system=ctx.scope.get("persona"))
+        try:
+            text = model.generate(prompt, system=ctx.scope.get("persona"))
+        except Exception as exc:   # e.g. the model server went away
+            raise RunError(f"the model failed: {type(exc).__name__}: {exc}", line) from None
         self.budget.charge("TOKEN_COUNT", count_tokens(model, text), line)
         value: Any = text
         if ctx.scope.get("output") == "json":
@@ -296,6 +303,8 @@ class Interpreter:
             result = tool(**args)
         except (TypeError, ValueError) as exc:
             raise RunError(f"tool {stmt.tool!r} refused its arguments: {exc}", line) from None
+        except Exception as exc:   # a plugin's failure is the step's failure, not a crash
+            raise RunError(f"tool {stmt.tool!r} failed: {type(exc).__name__}: {exc}", line) from None
         ctx.set_var("LAST_CALL", result)
         if stmt.into:
             ctx.set_var(stmt.into, result)

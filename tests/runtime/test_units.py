@@ -202,3 +202,24 @@ def test_journal_takes_integers_beyond_64_bits(tmp_path):
         session.execute("VAR big = 123456789012345678901234567890\n")
         path = session.folder.path
     assert RunFolder(path).restore().vars["big"] == 123456789012345678901234567890
+
+
+def test_a_tool_that_raises_fails_the_step_with_its_message(tmp_path):
+    def broken(path: str):
+        raise RuntimeError("disk on fire")
+
+    with Session(tmp_path, sandbox="host", tools={"broken": broken}) as session:
+        outcome = session.execute('TRY {\n CALL broken {path: "x"}\n} CATCH {\n VAR why = LAST_ERROR.MESSAGE\n}\n')
+    assert outcome.status == "succeeded", outcome.error
+    assert session.variables["why"] == "tool 'broken' failed: RuntimeError: disk on fire"
+
+
+def test_a_tool_gets_its_arguments_and_its_result_is_kept(tmp_path):
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    with Session(tmp_path, sandbox="host", tools={"add": add}) as session:
+        outcome = session.execute('CALL add {a: 2, b: 3} INTO sum\nASSERT sum == 5\nCALL add {a: 1}\n')
+    assert outcome.status == "failed"
+    assert "tool 'add' refused its arguments" in outcome.error
+    assert session.variables["sum"] == 5
