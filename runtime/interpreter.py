@@ -514,11 +514,18 @@ class Interpreter:
         elif policy == "cheapest":
             pick, reason = self.cheapest(options, names, line)
         elif policy == "model":
-            scores = self.model.score(names, f"Choose how to proceed. Options: {', '.join(names)}")
+            model = self.model
+            self.budget.charge("API_CALLS", 1, line)
+            try:
+                scores = model.score(names, f"Choose how to proceed. Options: {', '.join(names)}")
+            except Exception as exc:
+                raise RunError(f"the model failed to choose: {type(exc).__name__}: {exc}", line) from None
             pick = max(range(len(names)), key=lambda i: scores[i])
             reason = "the model's choice (scores " + ", ".join(f"{n}={s:.3g}" for n, s in zip(names, scores)) + ")"
         elif policy == "ask":
             answer = self.chooser(Request("choose", "Which option should run?", line, tuple(names)))
+            if answer.verdict == "reject":
+                raise Rejected("rejected when asked to choose an option", line)
             if answer.verdict == "pause" or answer.choice is None:
                 raise Paused("waiting for a choice", line)
             pick, reason = answer.choice, "chosen by a person (--choose ask)"
