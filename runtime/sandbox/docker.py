@@ -161,6 +161,8 @@ class DockerSandbox:
         owner = os.stat(self.config.workspace)
         if owner.st_uid != 0:
             return f"{owner.st_uid}:{owner.st_gid}"
+        if os.geteuid() != 0:  # cannot hand it over: the commands get our own rights
+            return f"{os.getuid()}:{os.getgid()}"
         self._original_owner = (owner.st_uid, owner.st_gid)
         _chown_tree(self.config.workspace, 0, SANDBOX_UID, SANDBOX_UID)
         return f"{SANDBOX_UID}:{SANDBOX_UID}"
@@ -247,12 +249,16 @@ def _ids(user: str) -> tuple[int, int]:
 def _chown_tree(root: Path, from_uid: int, to_uid: int, to_gid: int) -> None:
     """Give every entry of ``root`` owned by ``from_uid`` to ``to_uid``
     (symlinks themselves, never their targets), skipping the run folder."""
+    def give(path):
+        try:
+            if os.lstat(path).st_uid == from_uid:
+                os.lchown(path, to_uid, to_gid)
+        except FileNotFoundError:  # deleted meanwhile
+            pass
+
+    give(root)
     for directory, dirnames, filenames in os.walk(root):
         if directory == str(root) and ".tiss" in dirnames:
             dirnames.remove(".tiss")
-        for name in [directory, *(os.path.join(directory, n) for n in dirnames + filenames)]:
-            try:
-                if os.lstat(name).st_uid == from_uid:
-                    os.lchown(name, to_uid, to_gid)
-            except FileNotFoundError:
-                pass
+        for name in dirnames + filenames:
+            give(os.path.join(directory, name))
