@@ -42,3 +42,64 @@ Feature: Every run is journaled in its run folder
     And the variable "left" is 2
     And the variable "same" is "first\n"
     And the variable "items" is ["a", {"k": 1}]
+
+  Scenario: Resuming inside an IF arm keeps the arm even if its condition changed
+    Given the review policy is "pause"
+    And the plan:
+      """
+      TASK "t" {
+        IF FILE "flag" NOT EXISTS {
+          RUN "touch flag"
+          PAUSE "flag is set now"
+          VAR arm = "first"
+        } ELSE {
+          VAR arm = "else"
+        }
+      }
+      """
+    When I run the plan
+    Then the run pauses
+    When I resume it
+    Then the run succeeds
+    And the variable "arm" is "first"
+
+  Scenario: Resuming inside CATCH does not run the TRY body again
+    Given the review policy is "pause"
+    And the plan:
+      """
+      TASK "t" {
+        TRY {
+          RUN "echo x >> tried"
+          ASSERT FILE "missing" EXISTS
+        } CATCH {
+          PAUSE "the fallback needs a look"
+          VAR error = LAST_ERROR.MESSAGE
+        }
+      }
+      """
+    When I run the plan
+    Then the run pauses
+    When I resume it
+    Then the run succeeds
+    And the workspace file "tried" is "x\n"
+    And the variable "error" contains "FILE \"missing\" EXISTS failed"
+
+  Scenario: Resuming inside a RETRY attempt keeps counting attempts
+    Given the review policy is "pause"
+    And the plan:
+      """
+      TASK "t" {
+        RETRY 3 {
+          RUN "echo x >> attempts"
+          IF FILE "attempts" == "x\nx\n" {
+            PAUSE "second attempt"
+          }
+          ASSERT FILE "attempts" == "x\nx\nx\n"
+        }
+      }
+      """
+    When I run the plan
+    Then the run pauses
+    When I resume it
+    Then the run succeeds
+    And the workspace file "attempts" is "x\nx\nx\n"
