@@ -32,8 +32,23 @@ _SKIPPED = ("WS",)
 _new_token = getattr(Token, "_future_new", Token)  # skips a deprecation shim
 
 
+# Brackets open at once, at most: deeper trees would overflow Python's stack
+# in every recursive walk downstream (checker, formatter, interpreter).
+MAX_NESTING = 100
+_OPENERS = frozenset(("LBRACE", "LSQB", "LPAR"))
+_CLOSERS = frozenset(("RBRACE", "RSQB", "RPAR"))
+
+
 class FastPathFailed(Exception):
     """The fast path met something it does not handle; use Lark instead."""
+
+
+class NestingTooDeep(Exception):
+    """More than MAX_NESTING brackets open at ``line``:``col``."""
+
+    def __init__(self, line: int, col: int):
+        super().__init__(f"nesting deeper than {MAX_NESTING} at {line}:{col}")
+        self.line, self.col = line, col
 
 
 class FastParser:
@@ -100,7 +115,7 @@ class FastParser:
 
         state_stack = [self._start_state]
         value_stack = []
-        pos, line, line_start = 0, 1, 0
+        pos, line, line_start, depth = 0, 1, 0, 0
         while True:
             found = match(text, pos)
             if found is None:
@@ -136,6 +151,12 @@ class FastParser:
                 if action.__class__ is int:  # shift
                     state_stack.append(action)
                     value_stack.append(token)
+                    if kind in _OPENERS:
+                        depth += 1
+                        if depth > MAX_NESTING:
+                            raise NestingTooDeep(token.line, token.column)
+                    elif kind in _CLOSERS:
+                        depth -= 1
                     break
                 if action is None:
                     raise FastPathFailed(pos)

@@ -40,7 +40,7 @@ from .ast import (
     Text, Try, Var, Write, Compare,
 )
 from .errors import Diagnostic, TissSyntaxError
-from .fastpath import FastParser, FastPathFailed
+from .fastpath import MAX_NESTING, FastParser, FastPathFailed, NestingTooDeep
 from .heredoc import Prescanned, prescan
 from .interpolation import TemplateError, line_parts, merge_text, string_parts
 
@@ -655,6 +655,12 @@ def parse(source: str, path: str = "<input>", *, fast: bool = True) -> Program:
     try:
         with _lock:
             body, comments, diagnostics = _parse_locked(pre, path, fast)
+    except (NestingTooDeep, RecursionError) as exc:
+        line, col = (exc.line, exc.col) if isinstance(exc, NestingTooDeep) else (1, 1)
+        diagnostics = [Diagnostic(
+            path, line, col, f"the plan nests blocks or brackets more than {MAX_NESTING} deep",
+            hint="move deep parts into separate STEPs or variables",
+            source_line=pre.lines[line - 1] if line <= len(pre.lines) else None)]
     finally:
         if collecting:
             gc.enable()

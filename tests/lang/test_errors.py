@@ -103,3 +103,18 @@ def test_unclosed_opener_is_the_one_whose_closer_is_misindented():
     assert find_unclosed_opener(text) == (2, 14, "{")
     assert find_unclosed_opener('A {\n  B {\n') == (2, 5, "{")
     assert find_unclosed_opener('A { "{" }\n') is None
+
+
+@pytest.mark.parametrize("source, position", [
+    ('VAR x = ' + '[' * 150 + ']' * 150, (1, 109)),
+    ('STEP "a" {\n' + 'IF x {\n' * 150 + '}\n' * 151, (101, 6)),
+])
+def test_nesting_deeper_than_100_is_an_error_not_a_crash(source, position):
+    with pytest.raises(TissSyntaxError) as info:
+        parse(source)
+    first = info.value.first
+    assert (first.line, first.col) == position and "more than 100 deep" in first.message
+
+
+def test_nesting_of_100_is_fine():
+    assert parse('VAR x = ' + '[' * 99 + ']' * 99).body
