@@ -168,7 +168,8 @@ class Session:
             if type(stmt) is ast.Task:
                 self.sandbox_settings.update(_sandbox_directives(stmt.body))
         self.interp.commit(event, checkpoint=True, plan=Path(program.path).name,
-                           path=str(program.path), pid=os.getpid(), sandbox=self.sandbox_kind)
+                           path=str(program.path), pid=os.getpid(), sandbox=self.sandbox_kind,
+                           choose=self.interp.choose_policy)
         root = Context(self.interp, {})
         return self._guarded(lambda: self.interp.run_block(program.body, "", root))
 
@@ -287,7 +288,7 @@ def run_plan(plan, workspace: str | Path = ".", *, sandbox: str = "auto", review
 
 
 def resume_run(run_id: str, workspace: str | Path = ".", *, verdict: str | None = None,
-               sandbox: str | None = None, review=None, choose: str = "auto", model=None,
+               sandbox: str | None = None, review=None, choose: str | None = None, model=None,
                tools=None, display=None) -> RunOutcome:
     """Continue a run after its last completed statement; ``verdict``
     (approve/reject) answers the review or PAUSE it stopped at."""
@@ -305,7 +306,8 @@ def resume_run(run_id: str, workspace: str | Path = ".", *, verdict: str | None 
     program = tisslang.parse(folder.plan_source, started.get("path", "plan.tiss"))
     state = folder.restore()
     with Session(workspace, sandbox=sandbox or started.get("sandbox", "auto"), review=review,
-                 choose=choose, model=model, tools=tools, display=display, folder=folder,
+                 choose=choose or started.get("choose", "auto"), model=model, tools=tools,
+                 display=display, folder=folder,
                  state=state, verdict=verdict) as session:
         return session.run_program(program, event="run_resumed")
 
