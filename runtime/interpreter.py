@@ -296,7 +296,8 @@ class Interpreter:
         if tool is None:
             known = ", ".join(sorted(self.tools)) or "none: no tool plugins are installed yet"
             raise RunError(f"unknown tool {stmt.tool!r} (registered tools: {known})", line,
-                           hint="install a tool plugin (entry point group 'tisslang.tools'); `tiss tools` lists them")
+                           hint="tools come from installed plugins (entry point group 'tisslang.tools') "
+                                "or from Session(tools={...}); check the name")
         args = evaluate(stmt.args, ctx)
         self.budget.charge("API_CALLS", 1, line)
         try:
