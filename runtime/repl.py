@@ -60,13 +60,22 @@ def register(subparsers) -> None:
 
 def cmd_repl(args) -> int:
     from .run_cli import _sandbox
+    if not sys.stdin.isatty():
+        return _error("tiss repl needs a terminal, and its input is not one",
+                      "to run statements from a file or a pipe, use `tiss run FILE`")
     try:
         repl = Repl(args.workspace, sandbox=_sandbox(args.sandbox), resume=args.resume)
-    except (RunError, OSError) as exc:
-        hint = getattr(exc, "hint", None)
-        print(f"error: {getattr(exc, 'message', exc)}" + (f"\nhint: {hint}" if hint else ""), file=sys.stderr)
-        return 2
+    except RunError as exc:
+        return _error(exc.message, exc.hint)
+    except OSError as exc:
+        return _error(f"cannot use the workspace {args.workspace}: {exc.strerror} ({exc.filename})",
+                      "pass an existing, writable directory with --workspace")
     return repl.loop()
+
+
+def _error(message: str, hint: str | None) -> int:
+    print(f"error: {message}" + (f"\nhint: {hint}" if hint else ""), file=sys.stderr)
+    return 2
 
 
 def history_path() -> Path:
@@ -296,8 +305,9 @@ class Repl:
         try:
             model = self.model or load_default_backend()
         except NoModelConfigured as exc:
-            self.say(f"no planner model is configured, so :plan cannot write a plan: {exc.message}\n"
-                     f"hint: {exc.hint}\nmeanwhile, type the statements yourself or :run a .tiss file")
+            self.say(f"no planner model is configured ({exc.message}), so :plan cannot write a plan.\n"
+                     "hint: :plan uses the configured model backend as soon as one is installed; "
+                     "meanwhile type the statements yourself, or :run a .tiss file")
             return
         plan = model.generate(f"Write a TissLang plan for this goal: {goal}", system=PLANNER_SYSTEM,
                               max_tokens=1024)

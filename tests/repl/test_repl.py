@@ -274,13 +274,22 @@ def test_resume_continues_variables_and_statements(drive, workspace, tmp_path):
     assert kinds.count("session_resumed") == 1 and kinds.count("session_ended") == 2
 
 
-def test_resume_refuses_what_is_not_a_finished_repl_session(workspace, capsys):
+def test_tiss_repl_needs_a_terminal(workspace, capsys):
+    assert tiss(["repl", "--workspace", str(workspace)]) == 2    # pytest's stdin is not a terminal
+    assert "error: tiss repl needs a terminal" in capsys.readouterr().err
+
+
+def test_resume_refuses_what_is_not_a_finished_repl_session(workspace, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)   # as if at a terminal
     assert tiss(["repl", "--workspace", str(workspace), "--resume", "nope"]) == 2
     assert "error: no run 'nope'" in capsys.readouterr().err
     outcome = run_plan('VAR x = 1\n', workspace, sandbox="host")
     assert tiss(["repl", "--workspace", str(workspace), "--resume", outcome.run_id]) == 2
     err = capsys.readouterr().err
     assert "is a plan run, not a REPL session" in err and f"tiss resume {outcome.run_id}" in err
+    (workspace / "file.txt").write_text("")
+    assert tiss(["repl", "--workspace", str(workspace / "file.txt" / "below")]) == 2
+    assert "error: cannot use the workspace" in capsys.readouterr().err
 
 
 # --- the docker sandbox -------------------------------------------------------------------
