@@ -23,7 +23,6 @@ import resource
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from pathlib import Path
 from .base import (
     SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError, command_env,
 )
-from .client import LOG_NAME, SOCKET_NAME, ExecutorClient, make_socket_dir, read_log
+from .client import LOG_NAME, SOCKET_NAME, ExecutorClient, make_private_dir, read_log
 from .image import (
     SANDBOX_UID, WORKSPACE, copy_allowed_etc, group_text, passwd_text, system_layout,
 )
@@ -83,11 +82,11 @@ class BwrapSandbox:
             self._cgroup = Cgroup.create(self.config)
             if self._cgroup is not None:
                 self.protections = BASE_PROTECTIONS | {"fork_bomb", "memory_oom"}
-            self._private_dir = Path(tempfile.mkdtemp(prefix="tiss-bwrap-"))
+            self._private_dir = make_private_dir()
             self._write_etc(self._private_dir / "etc")
-            self._socket_dir = make_socket_dir()
+            self._socket_dir = make_private_dir()
             self._process = self._spawn_in_keeper_thread()
-            self._executor = ExecutorClient(self._socket_dir, self._state)
+            self._executor = ExecutorClient(self._socket_dir, self.config, self._state)
             self._executor.connect_lease(STARTUP_SECONDS, self._fail_if_exited)
         except BaseException:
             self.close()
@@ -97,11 +96,8 @@ class BwrapSandbox:
         if self._executor is None:
             raise SandboxError("the bubblewrap sandbox is not started (or already closed)")
         oom_before = self._cgroup.oom_kills() if self._cgroup else None
-        result = self._executor.run({
-            "command": command, "timeout": timeout, "cwd": WORKSPACE,
-            "max_output": max_output or self.config.max_output,
-            "env": command_env(self.config, env, path=SANDBOX_PATH, home="/tmp"),
-        })
+        result = self._executor.run(command, timeout=timeout, env=env, max_output=max_output,
+                                    cwd=WORKSPACE)
         # The executor cannot see the cgroup from inside: judge OOM from here
         # (approximate when commands run concurrently: the counter is shared).
         if oom_before is not None and result.exit_code == 128 + signal.SIGKILL:

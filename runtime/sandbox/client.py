@@ -21,7 +21,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .base import CANCELLED_EXIT_CODE, CommandResult, SandboxError
+from .base import (
+    CANCELLED_EXIT_CODE, SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError, command_env,
+)
 from .processes import process_tag, tag_alive
 from .wire import recv_message, send_message
 
@@ -33,8 +35,9 @@ _RESULT_FIELDS = ("exit_code", "stdout", "stderr", "duration", "timed_out", "oom
 
 
 class ExecutorClient:
-    def __init__(self, socket_dir: Path, describe_failure: Callable[[], str]):
+    def __init__(self, socket_dir: Path, config: SandboxConfig, describe_failure: Callable[[], str]):
         self.path = str(socket_dir / SOCKET_NAME)
+        self.config = config
         self._describe_failure = describe_failure  # e.g. the container's state
         self._lease: socket.socket | None = None
         self._active: set[socket.socket] = set()
@@ -63,9 +66,15 @@ class ExecutorClient:
         raise SandboxError(f"the sandbox executor did not start within {seconds:.0f} s",
                            hint="the machine may be overloaded; try again")
 
-    def run(self, request: dict) -> CommandResult:
+    def run(self, command: str, *, timeout: float | None, env: dict[str, str] | None,
+            max_output: int | None, cwd: str) -> CommandResult:
         if self._lease is None:
             raise SandboxError("the sandbox is not started (or already closed)")
+        request = {
+            "command": command, "timeout": timeout, "cwd": cwd,
+            "max_output": max_output or self.config.max_output,
+            "env": command_env(self.config, env, path=SANDBOX_PATH, home="/tmp"),
+        }
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         with self._lock:
             self._active.add(conn)
@@ -73,8 +82,8 @@ class ExecutorClient:
         answer = None
         try:
             conn.connect(self.path)
-            if request.get("timeout") is not None:
-                conn.settimeout(request["timeout"] + ANSWER_GRACE_SECONDS)
+            if timeout is not None:
+                conn.settimeout(timeout + ANSWER_GRACE_SECONDS)
             send_message(conn, request)
             answer = recv_message(conn)
         except socket.timeout:
@@ -110,24 +119,24 @@ class ExecutorClient:
             self._lease = None
 
 
-# -- socket directories ---------------------------------------------------------
+# -- private directories (sockets, a sandbox's /etc) ------------------------------
 
-def socket_base() -> Path:
+def private_base() -> Path:
     return Path(tempfile.gettempdir()) / f"tiss-sandbox-{os.getuid()}"
 
 
-def make_socket_dir() -> Path:
-    """A fresh directory named after this process, so stale ones are found;
-    short, because a Unix socket path must fit in 108 bytes."""
-    base = socket_base()
+def make_private_dir() -> Path:
+    """A fresh directory named after this process, so those of crashed runs
+    are found and removed; short, as a Unix socket path must fit in 108 bytes."""
+    base = private_base()
     base.mkdir(mode=0o700, exist_ok=True)
-    reap_socket_dirs()
+    reap_private_dirs()
     return Path(tempfile.mkdtemp(prefix=process_tag() + ".", dir=base))
 
 
-def reap_socket_dirs() -> None:
-    """Remove the socket directories of processes that are gone."""
-    base = socket_base()
+def reap_private_dirs() -> None:
+    """Remove the private directories of processes that are gone."""
+    base = private_base()
     if base.is_dir():
         for entry in base.iterdir():
             if not tag_alive(entry.name.partition(".")[0]):

@@ -17,10 +17,8 @@ import shutil
 import socket
 from pathlib import Path
 
-from .base import (
-    PROTECTIONS, SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError, command_env,
-)
-from .client import LOG_NAME, SOCKET_NAME, ExecutorClient, make_socket_dir, read_log
+from .base import PROTECTIONS, SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError
+from .client import LOG_NAME, SOCKET_NAME, ExecutorClient, make_private_dir, read_log
 from .image import BUILD_COMMAND, LOCAL_IMAGE, SANDBOX_UID, WORKSPACE, host_binds
 from .processes import process_tag, tag_alive
 
@@ -76,12 +74,12 @@ class DockerSandbox:
         reap_stale_containers(self._engine)
         image = self._find_image()
         try:
-            self._socket_dir = make_socket_dir()
+            self._socket_dir = make_private_dir()
             user = self._sandbox_user()
             os.chown(self._socket_dir, *_ids(user))  # the executor creates its socket there
             self.container = self._engine.containers.create(**self._container_spec(image, user))
             self.container.start()
-            self._executor = ExecutorClient(self._socket_dir, self._container_state)
+            self._executor = ExecutorClient(self._socket_dir, self.config, self._container_state)
             self._executor.connect_lease(STARTUP_SECONDS, self._fail_if_exited)
         except docker.errors.APIError as exc:
             self.close()
@@ -94,11 +92,8 @@ class DockerSandbox:
     def run(self, command, *, timeout=None, env=None, max_output=None) -> CommandResult:
         if self._executor is None:
             raise SandboxError("the Docker sandbox is not started (or already closed)")
-        return self._executor.run({
-            "command": command, "timeout": timeout, "cwd": WORKSPACE,
-            "max_output": max_output or self.config.max_output,
-            "env": command_env(self.config, env, path=SANDBOX_PATH, home="/tmp"),
-        })
+        return self._executor.run(command, timeout=timeout, env=env, max_output=max_output,
+                                  cwd=WORKSPACE)
 
     def cancel_all(self) -> None:
         if self._executor is not None:
