@@ -139,16 +139,17 @@ class Session:
 
     # --- running -------------------------------------------------------------
 
-    def execute(self, statements, source: str | None = None) -> RunOutcome:
+    def execute(self, statements, source: str | None = None, path: str = "<session>") -> RunOutcome:
         """Run statements (a list of AST nodes, a Program, or TissLang text)
-        in this session's state; returns the outcome of this chunk."""
+        in this session's state; returns the outcome of this chunk. ``source``
+        and ``path`` are what failure diagnostics point into."""
         if isinstance(statements, str):
             source = statements
-            statements = tisslang.parse(statements, "<session>").body
+            statements = tisslang.parse(statements, path).body
         elif isinstance(statements, ast.Program):
             statements = statements.body
         statements = tuple(statements)
-        self.source, self.path = source or "", "<session>"
+        self.source, self.path = source or "", path
         self.sandbox_settings = {**self.sandbox_settings, **_sandbox_directives(statements)}
         if self.folder and source:
             with open(self.folder.path / "plan.tiss", "a", encoding="utf-8") as plan:
