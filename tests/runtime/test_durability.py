@@ -57,9 +57,9 @@ PARALLEL_PLAN = textwrap.dedent(f"""\
     """)
 
 
-def start(workspace: Path, plan: str, *extra) -> subprocess.Popen:
+def start(workspace: Path, plan: str, sandbox: str = "host") -> subprocess.Popen:
     (workspace / "plan.tiss").write_text(plan)
-    return subprocess.Popen([*TISS, "run", "plan.tiss", "--sandbox", "host", *extra],
+    return subprocess.Popen([*TISS, "run", "plan.tiss", "--sandbox", sandbox],
                             cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -202,3 +202,20 @@ def test_a_line_cut_short_by_a_kill_is_skipped_and_sealed(tmp_path):
     reopened.append("done", delta=[["vars", "y", 3]])
     reopened.close()
     assert RunFolder(folder.path).restore().vars == {"x": 1, "y": 3}
+
+
+def test_sigkill_then_resume_in_docker(tmp_path):
+    """The same in the default backend: the killed run's container is reaped
+    and the resumed run gets a fresh one."""
+    from .test_examples import docker_or_skip
+    docker_or_skip()
+    process = start(tmp_path, PLAN, sandbox="docker")
+    wait_for(tmp_path / "long.pid", seconds=60)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    (folder,) = list_runs(tmp_path)
+
+    finished = resume(tmp_path, folder.run_id)
+
+    assert json.loads(finished.stdout)["status"] == "succeeded", finished.stdout + finished.stderr
+    assert counts(tmp_path) == {"count_a": 1, "count_b": 1, "count_c": 1, "count_d": 1, "count_long": 2}
