@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from model.config import ModelConfig  # noqa: E402
 from model.model import TissLM  # noqa: E402
 from model.optim import AdamW, cosine_lr, default_no_decay  # noqa: E402
+from model.positions import sinusoidal_table  # noqa: E402
 
 torch = F = None  # imported by load_torch(): the NumPy learning worker runs without it
 
@@ -65,8 +66,8 @@ class TorchLM:
             hd = cfg.head_dim
             inv_freq = cfg.rope_base ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd)
             angles = torch.outer(torch.arange(cfg.context_length, dtype=torch.float64), inv_freq)
-            dtype = getattr(torch, cfg.dtype)
-            self.cos, self.sin = angles.cos().to(dtype), angles.sin().to(dtype)
+            complex_dtype = torch.complex64 if cfg.dtype == "float32" else torch.complex128
+            self.rotations = torch.polar(torch.ones_like(angles), angles).to(complex_dtype)
 
     def _norm(self, x, name):
         P, eps = self.params, self.cfg.norm_eps
@@ -74,11 +75,9 @@ class TorchLM:
             return F.rms_norm(x, (x.shape[-1],), P[f"{name}.weight"], eps)
         return F.layer_norm(x, (x.shape[-1],), P[f"{name}.weight"], P[f"{name}.bias"], eps)
 
-    def _rope(self, x, T):  # x: (B, T, heads, hd)
-        half = x.shape[-1] // 2
-        cos, sin = self.cos[:T, None, :], self.sin[:T, None, :]
-        x1, x2 = x[..., :half], x[..., half:]
-        return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+    def _rope(self, x, T):  # x: (B, T, heads, hd); adjacent pairs as complex numbers
+        z = torch.view_as_complex(x.reshape(*x.shape[:-1], -1, 2))
+        return torch.view_as_real(z * self.rotations[:T, None, :]).flatten(-2)
 
     def _ffn(self, x, name):
         P = self.params
@@ -95,6 +94,8 @@ class TorchLM:
         x = P["tok_emb"][ids]
         if cfg.positions == "learned":
             x = x + P["pos_emb"][:T]
+        elif cfg.positions == "sinusoidal":
+            x = x + torch.from_numpy(sinusoidal_table(T, cfg.d_model, cfg.dtype))
         for i in range(cfg.n_layers):
             name = f"blocks.{i}"
             h = self._norm(x, f"{name}.norm1")

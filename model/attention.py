@@ -73,10 +73,10 @@ class CausalSelfAttention:
         w_qkv = self._w_qkv()
         qkv = (x @ w_qkv).reshape(B, T, H + 2 * K, self.hd)
         qk, v = qkv[:, :, :H + K], qkv[:, :, H + K:]
-        cos = sin = None
+        rotations = None
         if self.rope is not None:
-            cos, sin = self.rope.tables(T, positions)
-            qk = apply_rope(qk, cos, sin)                    # queries and keys at once
+            rotations = self.rope.tables(T, positions)
+            qk = apply_rope(qk, rotations)                   # queries and keys at once
         q = self._split_queries(qk[:, :, :H], B, T, self.scale)  # (B, K, G*T, hd)
         k = qk[:, :, H:].transpose(0, 2, 1, 3)               # (B, K, T, hd)
         v = v.transpose(0, 2, 1, 3)                          # (B, K, T, hd)
@@ -87,7 +87,7 @@ class CausalSelfAttention:
             y, probs = self._attend(q, k, v, B, T, allowed)  # (B, K, G*T, hd)
         y = self._merge_queries(y, B, T).reshape(B * T, H * self.hd)
         if keep:
-            self.saved = (x, w_qkv, q, k, v, probs, y, cos, sin)
+            self.saved = (x, w_qkv, q, k, v, probs, y, rotations)
         return y @ self.store.params[self.wo]               # (B*T, C)
 
     def _attend(self, q, k, v, B, T, allowed):
@@ -106,7 +106,7 @@ class CausalSelfAttention:
         return probs @ v, probs
 
     def backward(self, dout: np.ndarray, B: int, T: int) -> np.ndarray:
-        x, w_qkv, q, k, v, probs, y, cos, sin = self.saved
+        x, w_qkv, q, k, v, probs, y, rotations = self.saved
         H, K, hd = self.H, self.K, self.hd
         p, g = self.store.params, self.store.grads
         np.matmul(y.T, dout, out=g[self.wo])                 # (H*hd, C)
@@ -117,7 +117,7 @@ class CausalSelfAttention:
         dq = self._merge_queries(dq, B, T) * self.scale      # (B, T, H, hd)
         dqk = np.concatenate([dq, dk.transpose(0, 2, 1, 3)], axis=2)   # (B, T, H+K, hd)
         if self.rope is not None:
-            dqk = apply_rope_backward(dqk, cos, sin)
+            dqk = apply_rope_backward(dqk, rotations)
         dqkv = np.concatenate([dqk, dv.transpose(0, 2, 1, 3)], axis=2).reshape(B * T, -1)
         # qkv = x @ [Wq Wk Wv]: one GEMM for the weights, one for the input
         dw = x.T @ dqkv                                      # (C, (H+2K)*hd)

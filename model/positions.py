@@ -13,40 +13,35 @@ import numpy as np
 class RotaryEmbedding:
     """Rotary position embedding (RoPE), applied to queries and keys.
 
-    Features are split in two halves (x1, x2) of size hd/2; pair i is rotated
-    by the angle pos * base^(-2i/hd):
-        y1 = x1 cos - x2 sin,   y2 = x2 cos + x1 sin.
-    A rotation's transpose is the rotation by -angle, so the backward is the
-    same function with -sin.
+    Features are taken in adjacent pairs (x[2i], x[2i+1]), and pair i of the
+    token at position p is rotated by the angle p * base^(-2i/hd). Seen as a
+    complex number z = x[2i] + j x[2i+1], the rotation is one multiplication,
+    z * e^(j angle), which NumPy does in one pass over a complex view of x.
+    A rotation's transpose is the rotation by -angle, so the backward
+    multiplies by the conjugate.
     """
 
     def __init__(self, head_dim: int, context_length: int, base: float, dtype) -> None:
         inv_freq = base ** (-np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
         angles = np.outer(np.arange(context_length, dtype=np.float64), inv_freq)
-        self.cos = np.cos(angles).astype(dtype)      # (L, hd/2)
-        self.sin = np.sin(angles).astype(dtype)
+        complex_dtype = np.result_type(dtype, np.complex64)
+        self.rotations = np.exp(1j * angles).astype(complex_dtype)   # (L, hd/2)
 
-    def tables(self, T: int, positions: np.ndarray | None):
-        """cos, sin shaped to broadcast against (B, T, heads, hd/2)."""
+    def tables(self, T: int, positions: np.ndarray | None) -> np.ndarray:
+        """The rotations, shaped to broadcast against (B, T, heads, hd/2)."""
         if positions is None:
-            return self.cos[:T, None, :], self.sin[:T, None, :]       # (T, 1, hd/2)
-        return self.cos[positions][:, :, None, :], self.sin[positions][:, :, None, :]
+            return self.rotations[:T, None, :]                        # (T, 1, hd/2)
+        return self.rotations[positions][:, :, None, :]               # (B, T, 1, hd/2)
 
 
-def apply_rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-    """Rotate x (B, T, heads, hd) by the angles in cos/sin; returns a new array."""
-    half = x.shape[-1] // 2
-    x1, x2 = x[..., :half], x[..., half:]
-    out = np.empty_like(x)
-    np.multiply(x1, cos, out=out[..., :half])
-    out[..., :half] -= x2 * sin
-    np.multiply(x2, cos, out=out[..., half:])
-    out[..., half:] += x1 * sin
-    return out
+def apply_rope(x: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+    """Rotate x (B, T, heads, hd), last axis contiguous; returns a new array."""
+    z = x.view(rotations.dtype)                    # (B, T, heads, hd/2) complex
+    return (z * rotations).view(x.dtype)
 
 
-def apply_rope_backward(dy: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-    return apply_rope(dy, cos, -sin)
+def apply_rope_backward(dy: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+    return apply_rope(dy, rotations.conj())
 
 
 def sinusoidal_table(context_length: int, d_model: int, dtype) -> np.ndarray:
