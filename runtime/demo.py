@@ -17,7 +17,6 @@ from collections import Counter
 from pathlib import Path
 
 import tisslang
-from tisslang import ast
 from tisslang.errors import TissSyntaxError
 
 from .display import make_display

@@ -21,7 +21,7 @@ from tisslang import ast
 from tisslang.errors import Diagnostic, TissSyntaxError
 
 from . import cost
-from .errors import Interrupted, RunError, Stop
+from .errors import RunError, Stop
 from .interpreter import Context, Interpreter
 from .journal import RunFolder
 from .review import make_reviewer
