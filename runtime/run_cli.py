@@ -31,13 +31,13 @@ def register(subparsers) -> None:
     run.set_defaults(func=cmd_run)
 
     resume = subparsers.add_parser("resume", help="continue a paused, interrupted or crashed run")
-    resume.add_argument("run_id")
+    resume.add_argument("run_id", help="as printed by tiss run, or listed by tiss runs")
     verdict = resume.add_mutually_exclusive_group()
     verdict.add_argument("--approve", action="store_const", const="approve", dest="verdict",
                          help="approve the review (or PAUSE) the run stopped at")
     verdict.add_argument("--reject", action="store_const", const="reject", dest="verdict",
                          help="reject it: the run ends as rejected")
-    _common(resume)
+    _common(resume, sandbox_default="the one the run started with")
     resume.add_argument("--review", choices=POLICIES, help="policy for later reviews")
     resume.set_defaults(func=cmd_resume, sandbox=None)
 
@@ -53,10 +53,10 @@ def register(subparsers) -> None:
     log.set_defaults(func=cmd_log)
 
 
-def _common(parser) -> None:
+def _common(parser, sandbox_default: str = "your config, else auto") -> None:
     parser.add_argument("--workspace", default=".", help="where the plan's files live (default: .)")
     parser.add_argument("--sandbox", choices=SANDBOXES,
-                        help="where RUN executes (default: your config, else auto)")
+                        help=f"where RUN executes (default: {sandbox_default})")
     parser.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
 
 
