@@ -11,8 +11,8 @@ heredocs included), then measures, per size:
 and prints lines/s and MB/s side by side, with parse's speed as a fraction of
 ast.parse's (a ratio measured in one process is steadier than a raw figure on
 a shared machine). Times are CPU seconds of this process (time.process_time),
-best of --repeat runs (plans under 100k lines: always best of 3, they are
-cheap). tisslang.parse pauses the garbage collector while it builds a tree,
+best of --repeat runs; a smaller plan is processed several times per run so
+that every size does the work of the largest. tisslang.parse pauses the garbage collector while it builds a tree,
 so ast.parse is timed with it paused too.
 
 Targets (issue 2): parse >= 30,000 lines/s; linear growth (100k-line plan at
@@ -136,19 +136,25 @@ def best_time(action, repeat: int, pause_gc: bool = False) -> float:
 
 
 def measure(size: int, repeat: int) -> dict:
-    if size < 100_000:
-        repeat = max(repeat, 3)
     plan = make_plan(size)
     python = make_python(size)
     lines = plan.count("\n")
     megabytes = len(plan.encode()) / 1e6
     program = parse(plan, "bench.tiss")
     assert not [d for d in check(program) if d.severity == "error"], "bench plan must be valid"
+    # Every size does the same amount of work (the small plans are processed
+    # several times in a row), so all figures are equally steady and the
+    # growth ratio compares like with like.
+    rounds = max(1, SIZES[-1] // size)
+
+    def per_round(action, pause_gc=False):
+        return best_time(lambda: [action() for _ in range(rounds)], repeat, pause_gc) / rounds
+
     times = {
-        "parse": best_time(lambda: parse(plan, "bench.tiss"), repeat),
-        "check": best_time(lambda: check(program), repeat),
-        "fmt": best_time(lambda: format_program(program, plan), repeat),
-        "python": best_time(lambda: ast.parse(python), repeat, pause_gc=True),
+        "parse": per_round(lambda: parse(plan, "bench.tiss")),
+        "check": per_round(lambda: check(program)),
+        "fmt": per_round(lambda: format_program(program, plan)),
+        "python": per_round(lambda: ast.parse(python), pause_gc=True),
     }
     python_lines = python.count("\n")
     return {
@@ -173,7 +179,7 @@ def measure(size: int, repeat: int) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one run per size")
+    parser.add_argument("--quick", action="store_true", help="one run per figure")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (best is kept)")
     args = parser.parse_args(argv)
