@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import os
 import resource
 import subprocess
 import sys
@@ -60,6 +60,8 @@ class TorchLM:
     names and layouts (weights (in, out), used as x @ W)."""
 
     def __init__(self, cfg: ModelConfig, numpy_params: dict[str, np.ndarray]) -> None:
+        if cfg.dropout:
+            raise ValueError("the PyTorch reference has no dropout: compare with dropout=0")
         self.cfg = cfg
         self.params = {name: torch.tensor(p, requires_grad=True) for name, p in numpy_params.items()}
         if cfg.positions == "rope":
@@ -167,10 +169,19 @@ def training_throughput(cfg_kwargs, steps: int, rounds: int) -> dict:
         theirs.loss(tx, ty).backward()
         opt_theirs.step()
 
-    step_ours(), step_theirs()  # warm up: first-call allocations, thread pools
-    times = {"numpy": [], "torch": []}
+    def step_theirs_one_thread():
+        torch.set_num_threads(1)
+        try:
+            step_theirs()
+        finally:
+            torch.set_num_threads(2)
+
+    contenders = {"numpy": step_ours, "torch": step_theirs, "torch_1thread": step_theirs_one_thread}
+    for fn in contenders.values():  # warm up: first-call allocations, thread pools
+        fn()
+    times = {name: [] for name in contenders}
     for _ in range(rounds):
-        for name, fn in (("numpy", step_ours), ("torch", step_theirs)):
+        for name, fn in contenders.items():
             start = time.perf_counter()
             for _ in range(steps):
                 fn()
@@ -181,10 +192,10 @@ def training_throughput(cfg_kwargs, steps: int, rounds: int) -> dict:
     return {
         "numpy_tokens_per_s": tokens / per_step["numpy"],
         "torch_tokens_per_s": tokens / per_step["torch"],
+        "torch_1thread_tokens_per_s": tokens / per_step["torch_1thread"],
         "ratio": per_step["torch"] / per_step["numpy"],
+        "ratio_vs_torch_1thread": per_step["torch_1thread"] / per_step["numpy"],
     }
-
-
 
 
 # --- learning: the same training run on Shakespeare bytes ---------------------------------
@@ -299,7 +310,9 @@ def tokenizer_figures(quick: bool) -> dict:
 
 def run(quick: bool, log) -> dict:
     load_torch()
-    out: dict = {"quick": quick}
+    # the machine is shared: say how busy it was, so the figures can be read right
+    out: dict = {"quick": quick, "load_avg_at_start": os.getloadavg()[0], "cpus": os.cpu_count()}
+    log(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     same = check_same_model(SMALL)
     out["f64_max_logit_diff_vs_torch"], out["f64_max_grad_diff_vs_torch"] = same["logits"], same["grads"]
     log(f"same model check (float64): logits differ by {same['logits']:.1e}, "
@@ -309,12 +322,16 @@ def run(quick: bool, log) -> dict:
                                       ("6L/d256", LARGE, 1 if quick else 3, 2 if quick else 4)):
         figures = training_throughput(cfg, steps, rounds)
         log(f"training {label}, batch {BATCH} x {cfg['context_length']}: TissLM "
-            f"{figures['numpy_tokens_per_s']:,.0f} tok/s, PyTorch {figures['torch_tokens_per_s']:,.0f} "
-            f"tok/s, ratio {figures['ratio']:.2f}x")
+            f"{figures['numpy_tokens_per_s']:,.0f} tok/s, PyTorch (2 threads) "
+            f"{figures['torch_tokens_per_s']:,.0f} tok/s, ratio {figures['ratio']:.2f}x; "
+            f"PyTorch on 1 thread {figures['torch_1thread_tokens_per_s']:,.0f} tok/s, "
+            f"ratio {figures['ratio_vs_torch_1thread']:.2f}x")
         prefix = "train" if label == "4L/d128" else "train_large"
         out[f"{prefix}_tokens_per_s"] = figures["numpy_tokens_per_s"]
         out[f"{prefix}_torch_tokens_per_s"] = figures["torch_tokens_per_s"]
         out[f"{prefix}_ratio_vs_torch"] = figures["ratio"]
+        out[f"{prefix}_torch_1thread_tokens_per_s"] = figures["torch_1thread_tokens_per_s"]
+        out[f"{prefix}_ratio_vs_torch_1thread"] = figures["ratio_vs_torch_1thread"]
 
     steps, windows = (40, 16) if quick else (1500, 256)
     mine = learn_numpy_in_child(steps, windows)
@@ -361,6 +378,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     out = run(args.quick, log)
     out["bench_s"] = time.perf_counter() - started
+    out["load_avg_at_end"] = os.getloadavg()[0]
     if args.json:
         print(json.dumps(out))
     else:
