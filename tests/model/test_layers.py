@@ -1,0 +1,66 @@
+"""Properties of single layers that the gradient check cannot see."""
+
+import numpy as np
+import pytest
+
+from model.allocator import keep_freed_memory
+from model.dropout import dropout_mask
+from model.positions import RotaryEmbedding, apply_rope, apply_rope_backward, sinusoidal_table
+from model.threads import _controllers, one_blas_thread
+
+
+def test_rope_is_a_rotation_that_encodes_relative_position():
+    rope = RotaryEmbedding(head_dim=8, context_length=64, base=10000.0, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    q, k = rng.standard_normal((2, 8))
+
+    def at(vec, pos):
+        return apply_rope(vec[None, None, None, :].copy(), rope.tables(pos + 1, None)[pos:pos + 1])[0, 0, 0]
+
+    assert np.linalg.norm(at(q, 17)) == pytest.approx(np.linalg.norm(q))
+    # the score of (query at p, key at p - 3) is the same wherever p is
+    scores = [at(q, p) @ at(k, p - 3) for p in (3, 10, 40)]
+    assert scores == pytest.approx([scores[0]] * 3)
+    assert at(q, 5) @ at(k, 2) != pytest.approx(at(q, 5) @ at(k, 4))
+    # the backward (rotation by -angle) undoes the forward
+    x = rng.standard_normal((2, 6, 3, 8))
+    table = rope.tables(6, None)
+    np.testing.assert_allclose(apply_rope_backward(apply_rope(x, table), table), x, atol=1e-12)
+
+
+def test_rope_with_explicit_positions_matches_plain_positions():
+    rope = RotaryEmbedding(head_dim=4, context_length=16, base=10000.0, dtype=np.float32)
+    x = np.random.default_rng(1).standard_normal((2, 5, 3, 4)).astype(np.float32)
+    positions = np.tile(np.arange(5), (2, 1))
+    np.testing.assert_array_equal(apply_rope(x, rope.tables(5, positions)),
+                                  apply_rope(x, rope.tables(5, None)))
+
+
+def test_sinusoidal_table_follows_the_paper():
+    table = sinusoidal_table(50, 8, np.float64)
+    p = np.arange(50)
+    np.testing.assert_allclose(table[:, 0], np.sin(p))
+    np.testing.assert_allclose(table[:, 1], np.cos(p))
+    np.testing.assert_allclose(table[:, 6], np.sin(p / 10000 ** (6 / 8)))
+
+
+def test_dropout_mask_drops_about_p_and_keeps_the_mean():
+    mask = dropout_mask((400, 500), 0.25, np.random.default_rng(0), np.float32)
+    assert mask.dtype == np.float32
+    assert set(np.unique(mask)) == {0.0, np.float32(1 / 0.75)}
+    assert (mask == 0).mean() == pytest.approx(0.25, abs=0.01)
+    assert mask.mean() == pytest.approx(1.0, abs=0.01)
+
+
+def test_one_blas_thread_sets_one_and_restores():
+    controllers = _controllers()
+    if not controllers:
+        pytest.fail("threadpoolctl found no BLAS library behind NumPy")
+    before = [c.get_num_threads() for c in controllers]
+    with one_blas_thread():
+        assert [c.get_num_threads() for c in controllers] == [1] * len(controllers)
+    assert [c.get_num_threads() for c in controllers] == before
+
+
+def test_malloc_thresholds_are_accepted_on_glibc():
+    assert keep_freed_memory() is True
