@@ -67,20 +67,28 @@ def parse_duration(text: str) -> float | None:
 # --- span helpers --------------------------------------------------------------
 
 
+def _span(first, last) -> Span:
+    """From the start of ``first`` to the end of ``last`` (tokens or nodes)."""
+    if first.__class__ is Token:
+        line, col = first.line, first.column
+    else:
+        line, col = first.span.line, first.span.col
+    if last.__class__ is Token:
+        return Span(line, col, last.end_line, last.end_column)
+    end = last.span
+    return Span(line, col, end.end_line, end.end_col)
+
+
 def _start(item) -> tuple[int, int]:
-    if isinstance(item, Token):
+    if item.__class__ is Token:
         return item.line, item.column
     return item.span.line, item.span.col
 
 
 def _end(item) -> tuple[int, int]:
-    if isinstance(item, Token):
+    if item.__class__ is Token:
         return item.end_line, item.end_column
     return item.span.end_line, item.span.end_col
-
-
-def _span(first, last) -> Span:
-    return Span(*_start(first), *_end(last))
 
 
 # --- the per-parse state the builder writes into -----------------------------------
@@ -258,7 +266,7 @@ class _Builder(Transformer):
     def and_expr(self, children):
         return self._fold("AND", children)
 
-    def or_expr(self, children):
+    def expr(self, children):
         return self._fold("OR", children)
 
     @staticmethod
