@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from . import processes
+
 
 DEFAULT_MAX_OUTPUT = 1024 * 1024  # bytes per stream
-TIMEOUT_EXIT_CODE = 124            # as coreutils' timeout(1)
+TIMEOUT_EXIT_CODE = processes.TIMEOUT_EXIT_CODE  # defined with the executor's helpers
 CANCELLED_EXIT_CODE = 137          # 128 + SIGKILL: cancel_all() or Ctrl-C
 # PATH inside isolated sandboxes (Docker, bubblewrap): nothing from the host's.
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

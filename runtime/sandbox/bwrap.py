@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from .base import (
-    SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError, command_env,
+    SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError,
 )
 from .client import LOG_NAME, SOCKET_NAME, ExecutorClient, make_private_dir, read_log
 from .image import (
@@ -163,7 +163,7 @@ class BwrapSandbox:
     def _spawn(self) -> subprocess.Popen:
         with open(self._socket_dir / LOG_NAME, "wb") as log:
             return subprocess.Popen(
-                self._bwrap_argv(), env=command_env(self.config, None, path=SANDBOX_PATH, home="/tmp"),
+                self._bwrap_argv(), env={"PATH": SANDBOX_PATH},  # commands get theirs per request
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                 preexec_fn=self._cgroup.join if self._cgroup else _rlimits_setter(self.config),
             )

@@ -10,6 +10,7 @@ import os
 import signal
 
 _PR_SET_CHILD_SUBREAPER = 36
+TIMEOUT_EXIT_CODE = 124  # a command killed by its timeout, as coreutils' timeout(1)
 
 
 def become_child_subreaper():
