@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-_blas = None  # the BLAS libraries' thread controls, found on first use
+_blas = None  # (controller, thread count found at first use) per BLAS library
 
 
 def _controllers():
@@ -19,20 +19,22 @@ def _controllers():
     if _blas is None:
         try:
             from threadpoolctl import ThreadpoolController
-            _blas = ThreadpoolController().select(user_api="blas").lib_controllers
+            found = ThreadpoolController().select(user_api="blas").lib_controllers
         except Exception:  # threadpoolctl missing or unable to inspect: leave BLAS alone
-            _blas = []
-    return _blas
+            found = []
+        _blas = [(c, c.get_num_threads()) for c in found]
+    return [c for c, _ in _blas]
 
 
 @contextmanager
 def one_blas_thread():
+    """Inside: one BLAS thread. After: the count found at first use, which
+    stays right even if two threads of a server interleave here."""
     controllers = _controllers()
-    before = [c.get_num_threads() for c in controllers]
     for c in controllers:
         c.set_num_threads(1)
     try:
         yield
     finally:
-        for c, n in zip(controllers, before):
+        for c, n in _blas:
             c.set_num_threads(n)
