@@ -150,14 +150,15 @@ class DockerSandbox:
                                hint=hint) from None
 
     def _sandbox_user(self) -> str:
-        """Run as the workspace's owner so files the commands write stay
-        theirs. A root-owned workspace is handed to the sandbox uid for the
-        run and given back in close() (root must not run the commands)."""
+        """The uid:gid commands run as, so that files they write stay usable:
+        an ordinary user's own; for root, the workspace owner's. A root-owned
+        workspace is handed to the sandbox uid for the run and given back in
+        close(), since root must not run the commands."""
+        if os.geteuid() != 0:
+            return f"{os.getuid()}:{os.getgid()}"
         owner = os.stat(self.config.workspace)
         if owner.st_uid != 0:
             return f"{owner.st_uid}:{owner.st_gid}"
-        if os.geteuid() != 0:  # cannot hand it over: the commands get our own rights
-            return f"{os.getuid()}:{os.getgid()}"
         self._original_owner = (owner.st_uid, owner.st_gid)
         _chown_tree(self.config.workspace, 0, SANDBOX_UID, SANDBOX_UID)
         return f"{SANDBOX_UID}:{SANDBOX_UID}"

@@ -145,3 +145,12 @@ def test_a_root_owned_workspace_is_handed_to_the_sandbox_user_and_back(client, w
         assert result.exit_code == 0, result.stderr
     assert (workspace / "plan-wrote.txt").read_text() == "v1\nv2\n"
     assert (workspace / "plan-wrote.txt").stat().st_uid == workspace.stat().st_uid
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a workspace to another user")
+def test_root_runs_commands_as_the_owner_of_someone_elses_workspace(client, workspace):
+    os.chown(workspace, 4242, 4242)
+    with make_sandbox("docker", workspace) as box:
+        result = box.run("id -u; echo data > made.txt", timeout=20)
+    assert result.stdout == "4242\n"
+    assert (workspace / "made.txt").stat().st_uid == 4242
