@@ -65,8 +65,13 @@ class RunFolder:
 
     @classmethod
     def create(cls, workspace: Path, source: str) -> "RunFolder":
-        path = runs_root(workspace) / new_run_id()
-        path.mkdir(parents=True)
+        while True:   # two runs started in the same second get different ids
+            path = runs_root(workspace) / new_run_id()
+            try:
+                path.mkdir(parents=True)
+                break
+            except FileExistsError:
+                continue
         (path / "plan.tiss").write_text(source, encoding="utf-8")
         return cls(path)
 
