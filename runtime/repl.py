@@ -197,7 +197,7 @@ class Repl:
         if outcome.status == "succeeded":
             self.statements.append(source)
         elif outcome.status == "interrupted":
-            self.say("interrupted: the running command was stopped")
+            self.say("interrupted: what was running was stopped")
         else:
             self.say(f"{outcome.status}: {outcome.error}")
         return outcome.status

@@ -102,9 +102,11 @@ class PlanRunner:
         self.answers: list[str] = []
 
     def run(self, plan: str | Path):
-        """Run a plan (a path, or TissLang text) to its end; returns the outcome."""
+        """Run a plan to its end; returns the outcome. ``plan`` is a Path or a
+        name ending in .tiss (see ``find``), or else TissLang text."""
         from runtime import run_plan
-        source = plan if isinstance(plan, str) and "\n" in plan else self.find(plan)
+        is_file = isinstance(plan, Path) or (plan.endswith(".tiss") and "\n" not in plan)
+        source = self.find(plan) if is_file else plan
         self.outcome = run_plan(source, self.workspace, sandbox=self.sandbox, review=self.reviewer)
         return self.outcome
 

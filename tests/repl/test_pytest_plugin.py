@@ -114,6 +114,8 @@ def test_runner_without_gherkin(tiss_runner, tiss_workspace):
     assert outcome.status == "succeeded"
     assert (tiss_workspace / "f.txt").read_text() == "from python"
     assert tiss_runner.workspace == tiss_workspace
+    assert tiss_runner.run("VAR one_line = 1").status == "succeeded"
+    assert tiss_runner.variable("one_line") == 1
 '''
 
 

@@ -97,12 +97,18 @@ def test_a_parse_error_shows_the_diagnostic_and_the_session_goes_on(drive):
     assert "Traceback" not in run.text
 
 
-def test_an_unexpected_exception_does_not_end_the_session(drive):
-    def boom(**_):
-        raise RuntimeError("the tool fell over")
+def test_an_unexpected_exception_does_not_end_the_session(drive, monkeypatch):
+    from runtime.session import Session
+    real_execute = Session.execute
 
-    run = drive(*lines('CALL boom {}', 'VAR after = 1'), tools={"boom": boom})
-    assert "error: RuntimeError: the tool fell over" in run.text
+    def breaks_on_boom(self, statements, source=None):   # the REPL's neighbour misbehaving
+        if source and "boom" in source:
+            raise RuntimeError("the runtime fell over")
+        return real_execute(self, statements, source)
+
+    monkeypatch.setattr(Session, "execute", breaks_on_boom)
+    run = drive(*lines('LOG "boom"', 'VAR after = 1'))
+    assert "error: RuntimeError: the runtime fell over" in run.text
     assert run.variables["after"] == 1
 
 
@@ -222,6 +228,13 @@ def test_review_answers_are_single_keys_and_journaled(drive):
     assert run.variables["after"] == 1
 
 
+def test_ctrl_c_at_a_review_stops_the_entry_not_the_session(drive):
+    run = drive(*lines('REQUEST_REVIEW "ship?"'), '\x03', *lines('VAR after = 1'))
+    assert "interrupted: what was running was stopped" in run.text
+    assert [e["status"] for e in run.events_named("repl_input")] == ["interrupted", "succeeded"]
+    assert run.variables["after"] == 1
+
+
 def test_a_review_inside_parallel_is_asked_too(drive):
     run = drive(*lines('PARALLEL {\nSTEP "a" { REQUEST_REVIEW "from a branch" }\nSTEP "b" { VAR b = 1 }\n}'), 'a')
     assert [e["verdict"] for e in run.events_named("review_answered")] == ["approve"]
@@ -232,19 +245,11 @@ def test_a_review_inside_parallel_is_asked_too(drive):
 
 
 def test_ctrl_c_stops_the_running_command_and_returns_to_the_prompt(drive, workspace):
-    marker = workspace / "started"
-
-    def interrupt_once_started():
-        deadline = time.monotonic() + 30
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    threading.Thread(target=interrupt_once_started, daemon=True).start()
+    threading.Thread(target=interrupt_when_created, args=(workspace / "started",), daemon=True).start()
     began = time.monotonic()
     run = drive(*lines('RUN "touch started; sleep 30"', 'RUN "echo after"'))
     assert time.monotonic() - began < 25
-    assert "interrupted: the running command was stopped" in run.text
+    assert "interrupted: what was running was stopped" in run.text
     assert run.variables["LAST_RUN"]["STDOUT"] == "after\n"
 
 
@@ -308,9 +313,25 @@ def test_the_docker_container_lives_across_entries_and_goes_at_ctrl_d(drive, wor
         (run_id,) = [p.name for p in (workspace / ".tiss" / "runs").iterdir()]
         seen.append(len(containers_of(run_id)))
 
-    run = drive(*lines(f'RUN "echo kept > {marker}"', 'CALL look {}', f'RUN "cat {marker}"'),
+    threading.Thread(target=interrupt_when_created, args=(workspace / "started",), daemon=True).start()
+    run = drive(*lines(f'RUN "echo kept > {marker}"', 'CALL look {}',
+                       'RUN "touch started; sleep 30"',               # Ctrl-C stops it ...
+                       f'RUN "cat {marker}"'),                         # ... not the container
                 sandbox="docker", tools={"look": look})
     assert seen == [1]                                        # one container while the session is open
+    assert "interrupted: what was running was stopped" in run.text
     assert run.variables["LAST_RUN"]["STDOUT"] == "kept\n"    # written by the first entry
     assert not os.path.exists(marker)                         # ... inside the container, not on the host
+    deadline = time.monotonic() + 30     # Docker may still be finishing the removal
+    while containers_of(run.repl.session.run_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert containers_of(run.repl.session.run_id) == []       # removed at Ctrl-D
+
+
+def interrupt_when_created(marker, deadline: float = 30.0):
+    """Ctrl-C (SIGINT to this process) once ``marker`` exists: the RUN
+    that creates it is running then."""
+    end = time.monotonic() + deadline
+    while not marker.exists() and time.monotonic() < end:
+        time.sleep(0.02)
+    os.kill(os.getpid(), signal.SIGINT)

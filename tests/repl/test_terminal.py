@@ -118,7 +118,7 @@ def test_a_person_at_the_terminal(terminal):
     terminal.type('RUN "sleep 30"')
     time.sleep(0.5)   # let the command start; the check below does not depend on it
     terminal.keys("C-c")
-    terminal.wait_for("interrupted: the running command was stopped")
+    terminal.wait_for("interrupted: what was running was stopped")
     terminal.wait_for_prompt()
     terminal.type('LOG "still {{name}}"')
     terminal.wait_for("LOG still world")
