@@ -156,6 +156,8 @@ def cmd_parse(args) -> int:
         _report(exc.diagnostics)
         return EXIT_ERROR
     tree = to_json(program)
+    # json.dumps recurses once per level; a plan may nest up to 1000 blocks.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
     if args.json:
         print(json.dumps(tree, indent=2, ensure_ascii=False))
     else:

@@ -15,14 +15,25 @@ from .ast import Node, ObjectExpr, Program
 
 
 def to_json(node):
-    if isinstance(node, Node):
-        return _node(node)
-    if isinstance(node, (tuple, list)):
-        return [to_json(item) for item in node]
-    return node
+    """JSON-ready data for ``node`` (a Node, a tuple of them, or a plain
+    value). Works with an explicit stack rather than recursion, so the
+    deepest plan the parser accepts converts too."""
+    root = {}
+    pending = [(node, root, "value")]  # (item, where to put it, under which key)
+    while pending:
+        item, container, key = pending.pop()
+        if isinstance(item, Node):
+            container[key] = _node(item, pending)
+        elif isinstance(item, (tuple, list)):
+            container[key] = out = [None] * len(item)
+            pending.extend((child, out, index) for index, child in enumerate(item))
+        else:
+            container[key] = item
+    return root["value"]
 
 
-def _node(node: Node) -> dict:
+def _node(node: Node, pending: list) -> dict:
+    """The node's own dict; its child values are queued on ``pending``."""
     span = node.span
     out = {"type": type(node).__name__, "line": span.line, "col": span.col,
            "end_line": span.end_line, "end_col": span.end_col}
@@ -31,10 +42,13 @@ def _node(node: Node) -> dict:
             continue
         value = getattr(node, field.name)
         if isinstance(node, ObjectExpr) and field.name == "entries":
-            value = [{"key": key, "value": to_json(item)} for key, item in value]
+            out["entries"] = entries = []
+            for entry_key, entry_value in value:
+                entries.append({"key": entry_key, "value": None})
+                pending.append((entry_value, entries[-1], "value"))
         elif isinstance(node, Program) and field.name == "header":
-            value = [{"key": key, "value": item} for key, item in value]
+            out["header"] = [{"key": k, "value": v} for k, v in value]
         else:
-            value = to_json(value)
-        out[field.name] = value
+            out[field.name] = None  # keeps the field order; filled from the stack
+            pending.append((value, out, field.name))
     return out

@@ -539,30 +539,45 @@ class _Structure:
         return tuple(body)
 
     def walk(self, body, in_step, task_level, in_choose, lenient):
-        for stmt in body:
-            kind = type(stmt)
-            if kind is Task and not lenient:
+        """Visit every statement in source order. An explicit stack instead
+        of recursion, so a plan nested MAX_NESTING deep is fine."""
+        pending = [(iter(body), (in_step, task_level, in_choose, lenient))]
+        while pending:
+            statements, flags = pending[-1]
+            stmt = next(statements, None)
+            if stmt is None:
+                pending.pop()
+                continue
+            # Blocks are pushed last-first so the first is visited first.
+            for block, block_flags in reversed(self._visit(stmt, *flags)):
+                pending.append((iter(block), block_flags))
+
+    def _visit(self, stmt, in_step, task_level, in_choose, lenient):
+        """Check one statement; return its blocks with the flags they get."""
+        kind = type(stmt)
+        if kind is Task:
+            if not lenient:
                 self._error(stmt, "TASK inside a block",
                             "a plan has one TASK, at the top of the file; make this a STEP")
-            elif kind is Setup:
-                self._setup(stmt, task_level, lenient)
-                self.walk(stmt.body, True, False, False, lenient)
-            elif kind is Step:
-                self._step(stmt, in_step, in_choose, lenient)
-                self.walk(stmt.body, True, False, False, lenient)
-            elif kind in (Parallel, Choose):
-                recovered = stmt.span.line in self.ctx.recovered_lines
-                self.walk(stmt.body, False, False, kind is Choose, lenient or recovered)
-            elif kind is If:
-                for branch in stmt.branches:
-                    self.walk(branch.body, in_step, False, False, lenient)
-                if stmt.orelse:
-                    self.walk(stmt.orelse, in_step, False, False, lenient)
-            elif kind is Try:
-                self.walk(stmt.body, in_step, False, False, lenient)
-                self.walk(stmt.catch, in_step, False, False, lenient)
-            elif kind in (Retry, EstimateCost):
-                self.walk(stmt.body, in_step, False, False, lenient)
+            return []
+        if kind is Setup:
+            self._setup(stmt, task_level, lenient)
+            return [(stmt.body, (True, False, False, lenient))]
+        if kind is Step:
+            self._step(stmt, in_step, in_choose, lenient)
+            return [(stmt.body, (True, False, False, lenient))]
+        if kind in (Parallel, Choose):
+            recovered = stmt.span.line in self.ctx.recovered_lines
+            return [(stmt.body, (False, False, kind is Choose, lenient or recovered))]
+        inner = (in_step, False, False, lenient)
+        if kind is If:
+            blocks = [branch.body for branch in stmt.branches] + [stmt.orelse or ()]
+            return [(block, inner) for block in blocks]
+        if kind is Try:
+            return [(stmt.body, inner), (stmt.catch, inner)]
+        if kind in (Retry, EstimateCost):
+            return [(stmt.body, inner)]
+        return []
 
     def _setup(self, stmt, task_level, lenient):
         if lenient:
