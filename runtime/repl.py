@@ -94,7 +94,7 @@ class Repl:
         self.out = stdout or sys.stdout
         self.model, self.tools = model, tools
         self.statements: list[str] = []   # what :save writes, in order
-        self.session = self._resume(resume) if resume else self._start()
+        self._resume(resume) if resume else self._start()
         self.prompt = PromptSession(
             input=input, output=output, history=_history(Path(history or history_path()), self.say),
             lexer=PygmentsLexer(TissLangLexer), multiline=True,
@@ -115,7 +115,6 @@ class Repl:
         self.session = self._new_session()
         self.journal("session_started", plan="(repl)", pid=os.getpid(), sandbox=self.sandbox_kind,
                      workspace=str(self.workspace))
-        return self.session
 
     def _resume(self, run_id: str):
         from .journal import RunFolder
@@ -126,9 +125,7 @@ class Repl:
         if not opened:
             raise RunError(f"run {run_id} is a plan run, not a REPL session",
                            hint=f"continue it with `tiss resume {run_id}`")
-        still_open = events[-1]["event"] != "session_ended" and opened[-1]["pid"] != os.getpid() \
-            and pid_alive(opened[-1]["pid"])
-        if still_open:
+        if events[-1]["event"] != "session_ended" and pid_alive(opened[-1]["pid"]):
             raise RunError(f"session {run_id} is still open in another tiss repl (pid {opened[-1]['pid']})",
                            hint="leave that REPL first (Ctrl-D)")
         for event in events:
@@ -138,7 +135,6 @@ class Repl:
                 self.statements.pop()
         self.session = self._new_session(folder=folder, state=folder.restore())
         self.journal("session_resumed", pid=os.getpid(), sandbox=self.sandbox_kind)
-        return self.session
 
     def journal(self, event: str, **fields) -> None:
         self.session.interp.commit(event, **fields)

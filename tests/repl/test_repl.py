@@ -3,6 +3,7 @@ host sandbox (the docker test at the end checks the container lives on)."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import threading
@@ -260,7 +261,7 @@ def test_ctrl_c_at_the_prompt_drops_the_entry(drive):
 
 def test_history_is_kept_between_sessions(drive, tmp_path, workspace):
     drive(*lines('VAR remembered = 1'))
-    again = Repl(workspace, sandbox="host", history=tmp_path / "history", stdout=open(os.devnull, "w"))
+    again = Repl(workspace, sandbox="host", history=tmp_path / "history", stdout=io.StringIO())
     assert "VAR remembered = 1" in list(again.prompt.history.load_history_strings())
     again.close()
 
@@ -277,6 +278,17 @@ def test_resume_continues_variables_and_statements(drive, workspace, tmp_path):
     assert len(tisslang.parse(saved.read_text()).body) == 4
     kinds = [e["event"] for e in RunFolder.open(workspace, run_id).events()]
     assert kinds.count("session_resumed") == 1 and kinds.count("session_ended") == 2
+
+
+def test_resume_refuses_a_session_still_open(workspace, tmp_path):
+    from runtime.errors import RunError
+    open_repl = Repl(workspace, sandbox="host", history=tmp_path / "history", stdout=io.StringIO())
+    with pytest.raises(RunError, match="is still open in another tiss repl"):
+        Repl(workspace, sandbox="host", resume=open_repl.session.run_id, history=tmp_path / "history")
+    open_repl.close()
+    resumed = Repl(workspace, sandbox="host", resume=open_repl.session.run_id, history=tmp_path / "history",
+                   stdout=io.StringIO())
+    resumed.close()
 
 
 def test_tiss_repl_needs_a_terminal(workspace, capsys):
