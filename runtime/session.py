@@ -171,6 +171,8 @@ class Session:
         self.interp.commit(event, checkpoint=True, plan=Path(program.path).name,
                            path=str(program.path), pid=os.getpid(), sandbox=self.sandbox_kind,
                            choose=self.interp.choose_policy)
+        if self.display and not any(type(stmt) is ast.Task for stmt in program.body):
+            self.display.task(Path(program.path).name)   # a fragment is named after its file
         root = Context(self.interp, {})
         return self._guarded(lambda: self.interp.run_block(program.body, "", root))
 
