@@ -182,13 +182,14 @@ class Repl:
 
     def execute(self, source: str, origin: str | None = None) -> str | None:
         """Parse and run one entry (or a file's text); returns the status."""
+        path = origin or "<repl>"
         try:
-            program = tisslang.parse(source, origin or "<repl>")
+            program = tisslang.parse(source, path)
         except TissSyntaxError as exc:
             for diagnostic in exc.diagnostics:
                 self.say(diagnostic.format())
             return None
-        outcome = self.session.execute(program.body, source=source)
+        outcome = self.session.execute(program.body, source=source, path=path)
         self.journal("repl_input", source=source, status=outcome.status, **({"file": origin} if origin else {}))
         if outcome.status == "succeeded":
             self.statements.append(source)

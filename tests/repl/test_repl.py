@@ -102,10 +102,10 @@ def test_an_unexpected_exception_does_not_end_the_session(drive, monkeypatch):
     from runtime.session import Session
     real_execute = Session.execute
 
-    def breaks_on_boom(self, statements, source=None):   # the REPL's neighbour misbehaving
+    def breaks_on_boom(self, statements, source=None, **options):   # the REPL's neighbour misbehaving
         if source and "boom" in source:
             raise RuntimeError("the runtime fell over")
-        return real_execute(self, statements, source)
+        return real_execute(self, statements, source, **options)
 
     monkeypatch.setattr(Session, "execute", breaks_on_boom)
     run = drive(*lines('LOG "boom"', 'VAR after = 1'))
