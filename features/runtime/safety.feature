@@ -56,7 +56,7 @@ Feature: Data never becomes shell syntax, and files stay in the workspace
 
     Examples:
       | path                | message                              |
-      | /tmp/evil.txt       | is absolute                          |
+      | $OUTSIDE/evil.txt   | is absolute                          |
       | ../escaped.txt      | leaves the workspace through '..'    |
       | a/../../escaped.txt | leaves the workspace through '..'    |
       | link/evil.txt       | leads outside the workspace          |

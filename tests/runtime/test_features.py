@@ -73,7 +73,8 @@ def given_choose(world, policy):
 
 
 @when("I run the plan")
-def when_run(world, plan):
+def when_run(world, plan, tmp_path):
+    plan = plan.replace("$OUTSIDE", str(tmp_path))   # an absolute path outside the workspace
     world["plan"] = plan
     world["outcome"] = world["run"](plan, **world["options"])
 
