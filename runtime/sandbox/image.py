@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import tarfile
-import tempfile
 import time
-from pathlib import Path
 
 LOCAL_IMAGE = "quanta-tissu/sandbox:local"
 HOST_BINDS_LABEL = "org.quanta-tissu.host-binds"  # image expects the host /usr binds
@@ -57,17 +54,6 @@ def allowed_etc_paths() -> list[str]:
     return [f"/etc/{name}" for name in ETC_ALLOWLIST if os.path.lexists(f"/etc/{name}")]
 
 
-def copy_allowed_etc(etc: Path) -> None:
-    """Copy the allow-listed /etc entries into ``etc`` (symlinks as symlinks)."""
-    for path in allowed_etc_paths():
-        target = etc / os.path.relpath(path, "/etc")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.copytree(path, target, symlinks=True, dirs_exist_ok=True)
-        else:
-            shutil.copy2(path, target, follow_symlinks=False)
-
-
 def sandbox_users() -> dict[int, str]:
     """uid -> name for a sandbox's /etc/passwd and /etc/group: root, nobody,
     the sandbox user, and the calling user (so ``whoami`` works when the
@@ -100,10 +86,8 @@ def local_image_tar() -> bytes:
                 _add_symlink_farm(tar, path)
             else:
                 _add_symlink(tar, path.lstrip("/"), target)
-        with tempfile.TemporaryDirectory() as scratch:
-            copy_allowed_etc(Path(scratch))
-            for entry in sorted(Path(scratch).iterdir()):
-                tar.add(entry, arcname=f"etc/{entry.name}", filter=_owned_by_root)
+        for path in allowed_etc_paths():
+            tar.add(path, arcname=path.lstrip("/"), filter=_owned_by_root)
         _add_file(tar, "etc/passwd", passwd_text().encode())
         _add_file(tar, "etc/group", group_text().encode())
     return buffer.getvalue()
