@@ -4,6 +4,7 @@ person would see on the screen."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -38,8 +39,8 @@ class Terminal:
     def keys(self, *names: str) -> None:
         self.tmux("send-keys", "-t", "repl", *names)
 
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "repl", "-S", "-500")
+    def screen(self, colours: bool = False) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "repl", "-S", "-500", *(["-e"] if colours else []))
 
     def wait_for(self, text: str) -> str:
         """Poll the screen until ``text`` shows up."""
@@ -83,6 +84,12 @@ def test_a_person_at_the_terminal(terminal):
     assert "sandbox: host (starts at the first RUN)" in screen and "budget: no limits" in screen
 
     terminal.type('VAR name = "world"')
+    # Highlighted as typed: the keyword and the string each get their colour.
+    terminal.wait_for('tiss> VAR name = "world"')
+    coloured = terminal.screen(colours=True)
+    keyword = re.search(r"(\x1b\[[\d;]*m)+VAR", coloured)
+    string = re.search(r"(\x1b\[[\d;]*m)+\"world\"", coloured)
+    assert keyword and string and keyword.group() != string.group().replace('"world"', "VAR"), coloured
     terminal.type('RUN "echo hello {{name}}"')
     terminal.wait_for("│ hello world")
     terminal.wait_for("sandbox: host (running)")
