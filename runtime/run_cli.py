@@ -74,7 +74,7 @@ def cmd_run(args) -> int:
             return dry_run(program, Path(args.workspace), args.json)
         sandbox = _sandbox(args.sandbox)
     except Exception as exc:
-        return _usage_error(exc)
+        return _usage_error(exc, args.json)
     display = _display(args.json)
     try:
         outcome = run_plan(program, args.workspace, source=source, sandbox=sandbox,
@@ -91,7 +91,7 @@ def cmd_resume(args) -> int:
         outcome = resume_run(args.run_id, args.workspace, verdict=args.verdict,
                              sandbox=args.sandbox, review=args.review, display=display)
     except Exception as exc:
-        return _usage_error(exc)
+        return _usage_error(exc, args.json)
     finally:
         display.close()
     return _finish(outcome, args.json)
@@ -118,7 +118,7 @@ def cmd_log(args) -> int:
     try:
         folder = RunFolder.open(Path(args.workspace), args.run_id)
     except RunError as exc:
-        return _usage_error(exc)
+        return _usage_error(exc, args.json)
     events = list(folder.events())
     if args.json:
         print(json.dumps({"run_id": folder.run_id, "events": events}))
@@ -211,18 +211,23 @@ def _finish(outcome, as_json: bool) -> int:
     return outcome.exit_code
 
 
-def _usage_error(exc: Exception) -> int:
+def _usage_error(exc: Exception, as_json: bool = False) -> int:
+    """Exit 2 with one clear message (and, with --json, one JSON object)."""
     from tisslang.errors import TissSyntaxError
 
     from .errors import RunError, Stop
     if isinstance(exc, TissSyntaxError):
         for diagnostic in exc.diagnostics:
             print(diagnostic.format(), file=sys.stderr)
-        return 2
-    if isinstance(exc, (RunError, Stop)):
+        summary = {"status": "invalid", "exit_code": 2, "diagnostics": [d.to_json() for d in exc.diagnostics]}
+    elif isinstance(exc, (RunError, Stop)):
         print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
-        return 2
-    raise exc
+        summary = {"status": "error", "exit_code": 2, "error": exc.message, "hint": exc.hint}
+    else:
+        raise exc
+    if as_json:
+        print(json.dumps(summary))
+    return 2
 
 
 def _when(timestamp) -> str:

@@ -85,6 +85,9 @@ def test_parse_errors_exit_2_with_the_position(tmp_path, plan):
     assert result.returncode == 2
     assert "plan.tiss:2:" in result.stderr
     assert "Traceback" not in result.stderr
+    as_json = tiss(tmp_path, "run", "plan.tiss", "--json")
+    summary = json.loads(as_json.stdout)
+    assert (as_json.returncode, summary["status"], summary["diagnostics"][0]["line"]) == (2, "invalid", 2)
 
 
 def test_a_missing_plan_file_exits_2_with_a_hint(tmp_path):
