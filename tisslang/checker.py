@@ -30,8 +30,10 @@ whole check is linear in the size of the plan (times the nesting depth).
 
 from __future__ import annotations
 
+import heapq
 import re
 import sys
+from collections import Counter
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -57,6 +59,11 @@ BUILTIN_FIELDS = {
 }
 KNOWN_DIRECTIVES = ("persona", "output", "language", "timeout", "image", "env",
                     "max_output", "network")
+
+# How many name comparisons did-you-mean hints may cost in one check
+# (see suggest_variable).
+SUGGESTION_BUDGET = 20_000
+MAX_CANDIDATES = 200  # full edit distances per suggestion
 
 # What the runtime reads as a size: bytes, or a whole number with a unit.
 SIZE_TEXT = re.compile(r"\s*\d+\s*(B|KB|MB|GB)?\s*", re.IGNORECASE)
@@ -213,6 +220,7 @@ class _Checker:
         self.tools = tools
         self.diagnostics: list[Diagnostic] = []
         self.set_anywhere: set[str] = set()
+        self.suggestion_budget = SUGGESTION_BUDGET
 
     def report(self, span: A.Span, message: str, hint: str | None = None,
                severity: str = "error") -> None:
@@ -470,7 +478,7 @@ class _Checker:
                         hint=f"set {name} before the IF/TRY/PARALLEL/CHOOSE, or in every branch",
                         severity="warning")
             return
-        guess = did_you_mean(name, flow.known_names() | ALWAYS_DEFINED)
+        guess = self.suggest_variable(name, flow)
         if name in self.set_anywhere:
             message = f"variable '{name}' is used before it is set"
         else:
@@ -478,6 +486,29 @@ class _Checker:
         hint = (f"did you mean {guess}?" if guess else
                 f"set it first: VAR {name} = …, RUN … AS {name}, READ … AS {name} or … INTO {name}")
         self.report(where, message, hint=hint)
+
+    def suggest_variable(self, name: str, flow: _Flow) -> str | None:
+        """A known name close to ``name``. Each suggestion compares ``name`` with
+        every known name, so the whole check shares a budget of comparisons:
+        a plan with thousands of unknown and known names still checks in
+        linear time (its later findings just go without a suggestion)."""
+        if self.suggestion_budget <= 0:
+            return None
+        known = flow.known_names() | ALWAYS_DEFINED
+        self.suggestion_budget -= len(known)
+        reach = max(1, len(name) // 3)  # did_you_mean's own cut-off
+        letters = Counter(name.upper())
+
+        def fewest_edits(other: str) -> int:
+            """A cheap lower bound of the edit distance: the letters the longer
+            name has that the other lacks."""
+            common = sum((Counter(other.upper()) & letters).values())
+            return max(len(other), len(name)) - common
+
+        bounds = ((fewest_edits(other), other) for other in known
+                  if abs(len(other) - len(name)) <= reach)
+        closest = heapq.nsmallest(MAX_CANDIDATES, (b for b in bounds if b[0] <= reach))
+        return did_you_mean(name, sorted(other for _, other in closest))
 
     def use_last_error(self, status: str, where: A.Span) -> None:
         hint = "read LAST_ERROR in TRY { … } CATCH { … here … }"

@@ -425,3 +425,14 @@ def test_parallel_branches_share_built_ins_without_conflict():
         }
         LOG "{{LAST_CALL}} {{first}} {{second}}"
     """) == []
+
+
+def test_suggestions_have_a_shared_budget_so_huge_plans_stay_linear():
+    known = "".join(f"VAR value_{i} = {i}\n" for i in range(1000))
+    unknown = "".join(f'LOG "{{{{valeu_{i}}}}}"\n' for i in range(100))
+    found = check(parse(known + unknown))
+    hints = [d.hint for d in found]
+    assert hints[0] == "did you mean value_0?"
+    suggested = [h for h in hints if h.startswith("did you mean")]
+    assert 0 < len(suggested) < len(hints)
+    assert hints[-1].startswith("set it first: VAR valeu_99 = …")
