@@ -271,7 +271,14 @@ class Repl:
         if not self.statements:
             self.say("nothing to save yet: no statement has succeeded in this session")
             return
-        text = format_source("\n".join(s.rstrip("\n") for s in self.statements) + "\n", argument)
+        try:
+            text = format_source("\n".join(s.rstrip("\n") for s in self.statements) + "\n", argument)
+        except TissSyntaxError as exc:   # e.g. two TASKs: fine one at a time, not in one file
+            self.say("cannot save: the entries do not make one plan together:")
+            for diagnostic in exc.diagnostics:
+                self.say(diagnostic.format())
+            self.say("hint: :undo back to before the entry shown, then :save again")
+            return
         path = Path(argument).expanduser()
         try:
             path.write_text(text, encoding="utf-8")

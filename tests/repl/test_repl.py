@@ -152,6 +152,15 @@ def test_save_and_undo_with_nothing_to_do(drive, tmp_path):
     assert not (tmp_path / "x.tiss").exists()
 
 
+def test_save_says_why_entries_do_not_make_one_plan(drive, tmp_path):
+    saved = tmp_path / "two.tiss"
+    run = drive(*lines('TASK "one" { VAR a = 1 }', 'TASK "two" { VAR b = 2 }', f':save {saved}',
+                       ':undo', f':save {saved}'))
+    assert "cannot save: the entries do not make one plan together:" in run.text
+    assert "a plan has at most one TASK" in run.text
+    assert tisslang.parse(saved.read_text()).body[0].description.parts[0].value == "one"
+
+
 def test_run_file_in_the_session(drive, tmp_path):
     plan = tmp_path / "plan.tiss"
     plan.write_text('TASK "from a file" {\n  STEP "uses x" {\n    ASSERT x == 7\n    VAR y = "set by the file"\n  }\n}\n')
