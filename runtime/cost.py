@@ -1,9 +1,9 @@
 """ESTIMATE_COST: what a block would cost, without running it.
 
-The estimate counts RUN, PROMPT_AGENT and CALL statements, expects a number of
-generated tokens per prompt, and predicts RUN durations from earlier runs of
-the same command in this workspace (``.tiss/durations.json``, updated at the
-end of every run). Control flow is costed for the worst case: IF takes its
+The estimate counts RUN, PROMPT_AGENT and CALL statements, and predicts RUN
+durations and each prompt's generated tokens from earlier runs of the same
+command or prompt in this workspace (``.tiss/durations.json``, updated at the
+end of every run; 256 tokens for a prompt never seen). Control flow is costed for the worst case: IF takes its
 dearest arm, TRY adds its CATCH, RETRY n counts n attempts; PARALLEL adds
 counts but only its longest child's time; CHOOSE takes its cheapest option.
 """
@@ -52,6 +52,12 @@ def command_key(run: ast.Run) -> str:
     return format_template(run.command.body if isinstance(run.command, ast.Heredoc) else run.command)
 
 
+def prompt_key(prompt: ast.PromptAgent) -> str:
+    """Generated token counts are remembered per prompt as written."""
+    text = prompt.prompt.body if isinstance(prompt.prompt, ast.Heredoc) else prompt.prompt
+    return "PROMPT_AGENT " + format_template(text)
+
+
 def estimate(stmts, history: dict[str, list[float]]) -> dict:
     total = zero()
     for stmt in stmts:
@@ -72,7 +78,9 @@ def estimate_one(stmt, history) -> dict:
             cost["EXECUTION_TIME"] = min(UNKNOWN_RUN_SECONDS, stmt.timeout.seconds) if stmt.timeout else UNKNOWN_RUN_SECONDS
             cost["UNSEEN_COMMANDS"] = 1
     elif kind is ast.PromptAgent:
-        cost.update(API_CALLS=1, PROMPTS=1, TOKEN_COUNT=TOKENS_PER_PROMPT, EXECUTION_TIME=PROMPT_SECONDS)
+        seen = history.get(prompt_key(stmt))
+        tokens = round(sum(seen) / len(seen)) if seen else TOKENS_PER_PROMPT
+        cost.update(API_CALLS=1, PROMPTS=1, TOKEN_COUNT=tokens, EXECUTION_TIME=PROMPT_SECONDS)
     elif kind is ast.Call:
         cost.update(API_CALLS=1, CALLS=1)
     elif kind is ast.If:

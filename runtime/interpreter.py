@@ -278,7 +278,9 @@ class Interpreter:
             text = model.generate(prompt, system=ctx.scope.get("persona"))
         except Exception as exc:   # e.g. the model server went away
             raise RunError(f"the model failed: {type(exc).__name__}: {exc}", line) from None
-        self.budget.charge("TOKEN_COUNT", count_tokens(model, text), line)
+        tokens = count_tokens(model, text)
+        self.budget.charge("TOKEN_COUNT", tokens, line)
+        self.observed.setdefault(cost.prompt_key(stmt), []).append(tokens)
         value: Any = text
         if ctx.scope.get("output") == "json":
             try:

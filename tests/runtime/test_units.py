@@ -223,3 +223,14 @@ def test_a_tool_gets_its_arguments_and_its_result_is_kept(tmp_path):
     assert outcome.status == "failed"
     assert "tool 'add' refused its arguments" in outcome.error
     assert session.variables["sum"] == 5
+
+
+def test_estimates_learn_token_counts_from_earlier_prompts(tmp_path):
+    model = ScriptedModel(["one two three four five"])
+    plan = 'PROMPT_AGENT "summarise"\nESTIMATE_COST {\n PROMPT_AGENT "summarise"\n}\n'
+    with Session(tmp_path, sandbox="host", model=model) as session:
+        assert session.execute(plan).status == "succeeded"
+        assert session.variables["LAST_COST"]["TOKEN_COUNT"] == 256   # never seen before this run
+    with Session(tmp_path, sandbox="host", model=model) as later:
+        later.execute(plan)
+        assert later.variables["LAST_COST"]["TOKEN_COUNT"] == 5
