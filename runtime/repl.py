@@ -24,6 +24,7 @@ from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.lexers import PygmentsLexer
 
 import tisslang
+from tisslang import ast
 from tisslang.errors import TissSyntaxError
 from tisslang.highlight import TissLangLexer
 from tisslang.hints import did_you_mean
@@ -135,6 +136,12 @@ class Repl:
                 self.statements.pop()
         self.session = self._new_session(folder=folder, state=folder.restore())
         self.journal("session_resumed", pid=os.getpid(), sandbox=self.sandbox_kind)
+        # Directives (@env, @timeout, @image …) live in the session's scope, not
+        # in its saved state: apply those of the earlier entries again.
+        directives = [stmt for source in self.statements for stmt in tisslang.parse(source, "<repl>").body
+                      if type(stmt) is ast.Directive]
+        if directives:
+            self.session.execute(directives, path="<repl>")
 
     def journal(self, event: str, **fields) -> None:
         self.session.interp.commit(event, **fields)

@@ -276,15 +276,17 @@ def test_history_is_kept_between_sessions(drive, tmp_path, workspace):
 
 
 def test_resume_continues_variables_and_statements(drive, workspace, tmp_path):
-    first = drive(*lines('VAR x = "kept"', 'WRITE "a.txt" "a"'))
+    first = drive(*lines('VAR x = "kept"', 'WRITE "a.txt" "a"', '@env {GREETING: "hi"}'))
     run_id = first.repl.session.run_id
     saved = tmp_path / "all.tiss"
-    second = drive(*lines('ASSERT x == "kept"', 'VAR y = "new"', f':save {saved}'), resume=run_id)
+    second = drive(*lines('ASSERT x == "kept"', 'VAR y = "new"', 'RUN "echo $GREETING"', f':save {saved}'),
+                   resume=run_id)
     assert second.repl.session.run_id == run_id
-    assert "resumed: 2 statements so far; variables: x" in second.text
+    assert "resumed: 3 statements so far; variables: x" in second.text
     assert second.variables["y"] == "new"
+    assert second.variables["LAST_RUN"]["STDOUT"] == "hi\n"     # the @env of the first session
     assert tisslang.parse(saved.read_text()).body[0].name == "x"
-    assert len(tisslang.parse(saved.read_text()).body) == 4
+    assert len(tisslang.parse(saved.read_text()).body) == 6
     kinds = [e["event"] for e in RunFolder.open(workspace, run_id).events()]
     assert kinds.count("session_resumed") == 1 and kinds.count("session_ended") == 2
 
