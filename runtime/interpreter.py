@@ -76,15 +76,14 @@ class Context:
 
 class Interpreter:
     def __init__(self, *, state: State, workspace: Path, journal=None, sandbox=None,
-                 reviewer=None, choose: str = "auto", chooser=None, model=None, tools=None,
+                 reviewer=None, choose: str = "auto", model=None, tools=None,
                  display=None, verdict: str | None = None):
         self.state = state
         self.workspace = Path(workspace)
         self.journal = journal              # a RunFolder, or None (journaling off)
         self.sandbox = sandbox              # callable returning the opened sandbox
-        self.reviewer = reviewer
+        self.reviewer = reviewer            # also answers "choose" requests (--choose ask)
         self.choose_policy = choose
-        self.chooser = chooser or reviewer  # answers "choose" requests for --choose ask
         self._model = model
         self.tools = tools or {}
         self.display = display
@@ -526,7 +525,7 @@ class Interpreter:
             pick = max(range(len(names)), key=lambda i: scores[i])
             reason = "the model's choice (scores " + ", ".join(f"{n}={s:.3g}" for n, s in zip(names, scores)) + ")"
         elif policy == "ask":
-            answer = self.chooser(Request("choose", "Which option should run?", line, tuple(names)))
+            answer = self.reviewer(Request("choose", "Which option should run?", line, tuple(names)))
             if answer.verdict == "reject":
                 raise Rejected("rejected when asked to choose an option", line)
             if answer.verdict == "pause" or answer.choice is None:
