@@ -235,10 +235,18 @@ def _unexpected_character(error, text, lines, line, col):
         "=": ("a single '=' only assigns in VAR and SET_BUDGET", "compare with =="),
         "$": ("shell variables are not TissLang syntax",
               "put shell code inside a quoted RUN command; use {{name}} for TissLang values"),
+        "+": ("TissLang has no arithmetic or string concatenation",
+              'build text with interpolation: "{{a}}{{b}}"'),
+        "@": ("a directive needs a name",
+              'write it as @name value, e.g. @persona "a careful reviewer"'),
     }
     if char in special:
         message, hint = special[char]
         return f"unexpected '{char}': {message}", hint, line, col
+    if char.isdigit():
+        word = re.match(r"[\w.]*", text[error.pos_in_stream:]).group()
+        return (f"'{word}' is neither a number nor a duration",
+                "numbers look like 12, -3 or 2.5; durations like 500ms, 30s, 5m or 2h", line, col)
     shown = char if char.strip() else repr(char)
     return f"unexpected character '{shown}'", None, line, col
 
@@ -306,6 +314,9 @@ def _unexpected_token(error: UnexpectedToken, text, lines, line, col):
                 and isinstance(brace, Token) and brace.type == "LBRACE"):
             return (f"{keyword_token.value} needs a condition before its block",
                     f"write it as {keyword_token.value} x == 1 {{ … }}", brace.line, brace.column)
+    if "HEREDOC" in expected and token.value == "<":
+        return ("'<<' must be followed by the heredoc's delimiter",
+                "name the line that ends it, e.g. <<EOF … EOF", line, col)
     if token.type == "EQUAL" and "CMP_OP" in expected:
         return ("a single '=' only assigns (in VAR and SET_BUDGET)",
                 "compare with ==", line, col)

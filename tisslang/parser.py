@@ -746,6 +746,8 @@ def _blank_for_recovery(lines: list[str], error: UnexpectedInput, recovered: set
             "\n".join(lines), error.pos_in_stream):
         last = line + 1  # the string's second line goes too
     closes, opens = hints.brace_balance("\n".join(lines[line - 1:last]))
+    if token is not None and token.type == "RBRACE" and "RBRACE" not in (error.expected or ()):
+        closes = max(0, closes - 1)  # the stray '}' itself goes
     for number in range(line, last + 1):
         lines[number - 1] = ""
         recovered.add(number)

@@ -42,6 +42,10 @@ CASES = [
     ('WRITE "a" <<EOF\nno end', (1, 11), "heredoc <<EOF is never closed", "holds only EOF"),
     ('IF x == 1 { LOG "a" } else { LOG "b" }', (1, 23), "'else' should be 'ELSE'", "did you mean ELSE?"),
     ('ASSERT x contains "a"', (1, 10), "'contains' should be 'CONTAINS'", None),
+    ('RUN "x" TIMEOUT 30sec', (1, 17), "'30sec' is neither a number nor a duration", "30s"),
+    ('VAR x = "a" + "b"', (1, 13), "no arithmetic", "interpolation"),
+    ('@\nRUN "x"', (1, 1), "a directive needs a name", "@persona"),
+    ('WRITE "a" <<', (1, 11), "'<<' must be followed by the heredoc's delimiter", "<<EOF"),
     ('VAR x = True', (1, 9), None, None),  # only the position is pinned: 'True' is a name
 ]
 
@@ -67,6 +71,12 @@ def test_errors_come_sorted_by_position_without_duplicates():
         parse(source)
     positions = [(d.line, d.col) for d in info.value.diagnostics]
     assert positions == sorted(set(positions)) and [p[0] for p in positions] == [1, 2, 3, 4]
+
+
+def test_a_stray_closing_brace_is_reported_once():
+    with pytest.raises(TissSyntaxError) as info:
+        parse('STEP "a" { RUN "x" } }\nRUN y\n')
+    assert [(d.line, d.col) for d in info.value.diagnostics] == [(1, 22), (2, 5)]
 
 
 def test_a_file_with_many_errors_stops_at_twenty():
