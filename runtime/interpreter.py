@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -227,11 +228,12 @@ class Interpreter:
         return {"exit_code": result.exit_code, "duration": record["DURATION"]}
 
     def shell_command(self, stmt: ast.Run, ctx) -> str:
+        """The command line: a quoted string or a shell heredoc as it is
+        (values shell-quoted), a PYTHON heredoc as ``python3 -c <body>``."""
         if isinstance(stmt.command, ast.Heredoc):
             runner = SCRIPT_RUNNERS.get(stmt.command.delimiter.upper())
             if runner:
-                from shlex import quote
-                return f"{runner} {quote(ctx.render(stmt.command))}"
+                return f"{runner} {shlex.quote(ctx.render(stmt.command))}"
         return ctx.render(stmt.command, shell=True)
 
     def do_write(self, stmt, key, ctx, append: bool = False):
