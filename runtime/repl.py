@@ -50,11 +50,13 @@ Reviews (REQUEST_REVIEW, PAUSE): a approve, r reject, c add a comment."""
 
 
 def register(subparsers) -> None:
-    from .run_cli import SANDBOXES
+    from .run_cli import CHOOSE, SANDBOXES
     parser = subparsers.add_parser("repl", help="interactive TissLang session")
     parser.add_argument("--workspace", default=".", help="where the session's files live (default: .)")
     parser.add_argument("--sandbox", choices=SANDBOXES,
                         help="where RUN executes (default: your config, else auto)")
+    parser.add_argument("--choose", choices=CHOOSE, help="how CHOOSE picks an option; ask: you pick "
+                        "(default: cheapest when options have ESTIMATE_COST, else the model, else the first)")
     parser.add_argument("--resume", metavar="ID", help="continue an earlier REPL session")
     parser.set_defaults(func=cmd_repl)
 
@@ -65,7 +67,8 @@ def cmd_repl(args) -> int:
         return _error("tiss repl needs a terminal, and its input is not one",
                       "to run statements from a file or a pipe, use `tiss run FILE`")
     try:
-        repl = Repl(args.workspace, sandbox=_sandbox(args.sandbox), resume=args.resume)
+        repl = Repl(args.workspace, sandbox=_sandbox(args.sandbox), choose=args.choose or "auto",
+                    resume=args.resume)
     except RunError as exc:
         return _error(exc.message, exc.hint)
     except OSError as exc:
@@ -86,11 +89,12 @@ def history_path() -> Path:
 
 
 class Repl:
-    def __init__(self, workspace: str | Path = ".", *, sandbox: str = "auto", resume: str | None = None,
+    def __init__(self, workspace: str | Path = ".", *, sandbox: str = "auto", choose: str = "auto",
+                 resume: str | None = None,
                  input=None, output=None, stdout=None, history: Path | None = None,
                  model=None, tools=None):
         self.workspace = Path(workspace).resolve()
-        self.sandbox_kind = sandbox
+        self.sandbox_kind, self.choose = sandbox, choose
         self.input, self.output = input, output
         self.out = stdout or sys.stdout
         self.model, self.tools = model, tools
@@ -109,8 +113,8 @@ class Repl:
     def _new_session(self, **resume):
         from .session import Session
         reviewer = ReplReviewer(self.say, self.journal, input=self.input, output=self.output)
-        return Session(self.workspace, sandbox=self.sandbox_kind, review=reviewer, model=self.model,
-                       tools=self.tools, display=PlainDisplay(self.out), **resume)
+        return Session(self.workspace, sandbox=self.sandbox_kind, review=reviewer, choose=self.choose,
+                       model=self.model, tools=self.tools, display=PlainDisplay(self.out), **resume)
 
     def _start(self):
         self.session = self._new_session()

@@ -245,6 +245,14 @@ def test_ctrl_c_at_a_review_stops_the_entry_not_the_session(drive):
     assert run.variables["after"] == 1
 
 
+def test_choose_ask_takes_the_option_number(drive):
+    run = drive(*lines('CHOOSE {\nSTEP "fast" { VAR way = "fast" }\nSTEP "thorough" { VAR way = "thorough" }\n}'),
+                '2', choose="ask")
+    assert "1) fast" in run.text and "2) thorough" in run.text
+    assert run.variables["way"] == "thorough"
+    assert [(e["kind"], e["choice"]) for e in run.events_named("review_answered")] == [("choose", "thorough")]
+
+
 def test_a_review_inside_parallel_is_asked_too(drive):
     run = drive(*lines('PARALLEL {\nSTEP "a" { REQUEST_REVIEW "from a branch" }\nSTEP "b" { VAR b = 1 }\n}'), 'a')
     assert [e["verdict"] for e in run.events_named("review_answered")] == ["approve"]
