@@ -16,6 +16,7 @@ the terminal.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -74,7 +75,13 @@ def cmd_repl(args) -> int:
     except OSError as exc:
         return _error(f"cannot use the workspace {args.workspace}: {exc.strerror} ({exc.filename})",
                       "pass an existing, writable directory with --workspace")
+    for hangup in (signal.SIGHUP, signal.SIGTERM):   # a closed terminal, a kill: leave cleanly
+        signal.signal(hangup, _leave)
     return repl.loop()
+
+
+def _leave(signum, _frame):
+    raise SystemExit(128 + signum)
 
 
 def _error(message: str, hint: str | None) -> int:
@@ -163,16 +170,18 @@ class Repl:
         if self.statements:
             self.say(f"resumed: {len(self.statements)} statements so far; "
                      f"variables: {', '.join(self.session.variables) or 'none'}")
-        while True:
-            try:
-                text = self.prompt.prompt("tiss> ")
-            except KeyboardInterrupt:
-                continue            # Ctrl-C at the prompt drops the entry
-            except EOFError:
-                break
-            if not self.handle(text):
-                break
-        self.close()
+        try:
+            while True:
+                try:
+                    text = self.prompt.prompt("tiss> ")
+                except KeyboardInterrupt:
+                    continue            # Ctrl-C at the prompt drops the entry
+                except EOFError:
+                    break
+                if not self.handle(text):
+                    break
+        finally:
+            self.close()                # also when the terminal goes away (see cmd_repl)
         return 0
 
     def handle(self, text: str) -> bool:

@@ -142,3 +142,27 @@ def test_a_person_at_the_terminal(terminal):
     assert len(runs) == 1
     events = (runs[0] / "events.jsonl").read_text()
     assert '"review_answered"' in events and '"session_ended"' in events
+
+
+def test_closing_the_terminal_removes_the_sandbox(tmp_path):
+    import docker
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    term = Terminal(f"env XDG_DATA_HOME={shlex.quote(str(tmp_path / 'data'))} {TISS} repl --sandbox docker", workspace)
+    try:
+        term.wait_for_prompt()
+        term.type('RUN "echo container up"')
+        term.wait_for("│ container up")
+        (run_id,) = [p.name for p in (workspace / ".tiss" / "runs").iterdir()]
+        client = docker.from_env()
+        label = {"label": f"org.quanta-tissu.run-id={run_id}"}
+        assert len(client.containers.list(all=True, filters=label)) == 1
+    finally:
+        term.close()      # kills the tmux server: the REPL gets SIGHUP
+    events = workspace / ".tiss" / "runs" / run_id / "events.jsonl"
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline and (client.containers.list(all=True, filters=label)
+                                           or '"session_ended"' not in events.read_text()):
+        time.sleep(0.1)
+    assert client.containers.list(all=True, filters=label) == []
+    assert '"session_ended"' in events.read_text()
