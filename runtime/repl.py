@@ -343,6 +343,7 @@ class Repl:
                 self.say("plan discarded; nothing ran")
                 return
             if word == "edit":
+                self.say("edit the plan; Escape then Enter when done")
                 plan = ask_line("", input=self.input, output=self.output, default=plan, multiline=True)
                 continue
             if self.execute(plan, origin="<plan>") is not None:
