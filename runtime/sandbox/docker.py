@@ -231,8 +231,12 @@ def _remove_container(container) -> None:
     except docker.errors.NotFound:
         pass
     except docker.errors.APIError as exc:
-        if "already in progress" not in str(exc):  # auto-remove got there first
+        if "already in progress" not in str(exc):
             raise
+        try:  # auto-remove got there first: return only once it is gone
+            container.wait(condition="removed", timeout=30)
+        except docker.errors.NotFound:
+            pass
 
 
 # -- the workspace owner -------------------------------------------------------

@@ -35,7 +35,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Sibling files, loaded by path; only light stdlib imports, as the
 # executor's start-up time is part of the container's.
-from output import CappedBuffer  # noqa: E402
+from output import CappedBuffer, capture  # noqa: E402
 from processes import (  # noqa: E402
     TIMEOUT_EXIT_CODE, become_child_subreaper, children_of, exit_code_from_status,
     kill_all_descendants, oom_kill_count,
@@ -45,6 +45,7 @@ from wire import recv_message, send_message  # noqa: E402
 MEMORY_CGROUP_DIRS = ("/sys/fs/cgroup/memory", "/sys/fs/cgroup")  # cgroup v1, v2
 LEASE_WAIT_SECONDS = 30  # a client that never connects does not keep us alive
 CANNOT_RUN_EXIT_CODE = 126  # as the shell's "found but cannot execute"
+DRAIN_SECONDS = 2  # reading what the dead command left in its pipes
 SPARE_SUPERVISORS = 2    # forked at start; more only when all are busy at once
 BUSY, IDLE = 1, 0
 _REPORT = struct.Struct("=iB")  # (pid, state): 5 bytes, written atomically to a pipe
@@ -190,7 +191,7 @@ def _prepare_supervisor():
     buffer = CappedBuffer(2)
     buffer.write(b"abc")
     buffer.text()
-    selectors.DefaultSelector().close()
+    capture({}, deadline=0)
     time.monotonic()
     _oom_kills()
 
@@ -216,12 +217,13 @@ def run_command(request, conn):
         os.close(out_w)
         os.close(err_w)
         out_w = err_w = None
-        status, client_left = _wait(pid, conn, buffers,
+        streams = dict(buffers)  # capture() forgets the pipes that reach EOF
+        status, client_left = _wait(pid, conn, streams,
                                     None if timeout is None else t0 + float(timeout))
         kill_all_descendants()  # whatever the command left behind dies with it
         if client_left:
             return None
-        _drain(buffers)
+        capture(streams, deadline=time.monotonic() + DRAIN_SECONDS)  # writers are dead: EOF is near
     finally:  # a supervisor serves many commands: leak no descriptor
         for fd in (out_r, err_r, out_w, err_w):
             if fd is not None:
@@ -246,62 +248,25 @@ def _failure_answer(message):
             "duration": 0.0, "started_at": now, "ended_at": now}
 
 
-def _wait(pid, conn, buffers, deadline):
-    """Pump output until the shell exits (its status), the deadline passes
-    (status None), or the client's connection closes (client_left True)."""
+def _wait(pid, conn, streams, deadline):
+    """Capture output until the shell exits (its status), the deadline passes
+    (status None), or the client's connection has news (client_left True:
+    any byte or EOF means it gave up on this command)."""
     pidfd = _pidfd(pid)
-    with selectors.DefaultSelector() as selector:
-        try:
-            return _pump_until_done(selector, pid, pidfd, conn, buffers, deadline)
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
-
-
-def _pump_until_done(selector, pid, pidfd, conn, buffers, deadline):
-    for fd in buffers:
-        selector.register(fd, selectors.EVENT_READ)
-    selector.register(conn, selectors.EVENT_READ)
-    if pidfd is not None:
-        selector.register(pidfd, selectors.EVENT_READ)
-    open_fds = set(buffers)
-    while True:
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            return None, False
-        poll = 0.05 if pidfd is None else remaining  # no pidfd: poll waitpid
-        for key, _ in selector.select(timeout=poll):
-            if key.fileobj is conn:
-                return None, True  # any byte or EOF: the client gave up on this command
-            if key.fileobj in open_fds and not _read_into(key.fileobj, buffers):
-                selector.unregister(key.fileobj)
-                open_fds.discard(key.fileobj)
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status, False
-
-
-def _drain(buffers):
-    """Read what is left in the pipes; every writer is dead, so EOF comes fast."""
-    with selectors.DefaultSelector() as selector:
-        for fd in buffers:
-            selector.register(fd, selectors.EVENT_READ)
-        open_fds = set(buffers)
-        while open_fds:
-            ready = selector.select(timeout=2)
-            if not ready:
-                break
-            for key, _ in ready:
-                if not _read_into(key.fileobj, buffers):
-                    selector.unregister(key.fileobj)
-                    open_fds.discard(key.fileobj)
-
-
-def _read_into(fd, buffers):
-    data = os.read(fd, 65536)
-    if data:
-        buffers[fd].write(data)
-    return bool(data)
+    stop = [conn.fileno()] + ([pidfd] if pidfd is not None else [])
+    try:
+        while True:
+            fired = capture(streams, stop, deadline, poll=None if pidfd is not None else 0.05)
+            if fired == conn.fileno():
+                return None, True
+            if fired is None:
+                return None, False
+            done, status = os.waitpid(pid, os.WNOHANG)  # pidfd readable, or polling
+            if done:
+                return status, False
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
 
 
 def _pidfd(pid):

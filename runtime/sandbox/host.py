@@ -19,7 +19,7 @@ import time
 from .base import (
     CANCELLED_EXIT_CODE, TIMEOUT_EXIT_CODE, CommandResult, SandboxConfig, command_env,
 )
-from .output import CappedBuffer
+from .output import CappedBuffer, capture
 
 DRAIN_SECONDS = 2  # after the command is dead, how long leftover writers may hold a pipe
 
@@ -50,24 +50,22 @@ class HostSandbox:
         )
         with self._lock:
             self._procs.add(proc)
-        readers = [threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True),
-                   threading.Thread(target=_pump, args=(proc.stderr, err), daemon=True)]
-        for reader in readers:
-            reader.start()
-        timed_out = False
+        streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+        shell_exited = os.pidfd_open(proc.pid)  # readable when the shell exits; reaps nothing
         try:
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            _kill_group(proc)  # background children die with the command
+            deadline = None if timeout is None else time.monotonic() + timeout
+            timed_out = capture(streams, [shell_exited], deadline) is None
+            _kill_group(proc)  # background children in its group die with the command
             proc.wait()
-            for reader in readers:
-                reader.join(timeout=DRAIN_SECONDS)
+            # A child that left the group (setsid) may still hold a pipe: bounded wait.
+            capture(streams, deadline=time.monotonic() + DRAIN_SECONDS)
         except BaseException:  # KeyboardInterrupt included: kill, then propagate
             _kill_group(proc)
             raise
         finally:
+            os.close(shell_exited)
+            proc.stdout.close()
+            proc.stderr.close()
             with self._lock:
                 self._procs.discard(proc)
                 cancelled = proc.pid in self._cancelled
@@ -101,12 +99,6 @@ class HostSandbox:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def _pump(stream, buffer: CappedBuffer) -> None:
-    for chunk in iter(lambda: stream.read1(65536), b""):
-        buffer.write(chunk)
-    stream.close()
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
