@@ -96,8 +96,7 @@ class RunFolder:
         if self._events is None:
             self._events = self._open_for_append()
         self.seq += 1
-        record = {"seq": self.seq, "t": round(time.time(), 3), "event": event}
-        record.update(fields or more)
+        record = {"seq": self.seq, "t": time.time(), "event": event, **(fields or more)}
         line = encode(record)
         if len(line) > INLINE_CAP:
             line = encode(self._externalize(record))
