@@ -16,7 +16,10 @@ from hypothesis import strategies as st
 
 from tisslang import TissSyntaxError
 from tisslang import parser as parser_module
+from tisslang.formatter import format_program
 from tisslang.jsonast import to_json
+
+from .strategies import programs
 
 EXAMPLES = [p.read_text(encoding="utf-8")
             for p in sorted((Path(__file__).parents[2] / "examples").glob("*.tiss"))]
@@ -103,3 +106,17 @@ def test_fast_path_agrees_with_lark(text):
     fast = parser_module.parse(text, "m.tiss")
     assert to_json(fast) == to_json(slow)
     assert fast.comments == slow.comments
+
+
+# Few examples: drawing a random tree costs far more than parsing it.
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs())
+def test_fast_path_agrees_with_lark_on_random_valid_plans(program):
+    """Random trees (the formatter's strategies), written out by the
+    formatter: both parsing paths must read back the same tree and spans."""
+    source = format_program(program)
+    before = parser_module.path_counts["fast"]
+    fast = parser_module.parse(source, "r.tiss")
+    assert parser_module.path_counts["fast"] == before + 1, "valid plan fell back to Lark"
+    slow = parser_module.parse(source, "r.tiss", fast=False)
+    assert to_json(fast) == to_json(slow)
