@@ -128,18 +128,20 @@ class _Flow:
         self.maybe.add(name)
 
     def status(self, name: str) -> str:
-        """'definite', 'maybe' or 'never'."""
-        seen_maybe = False
+        """'definite', 'maybe', 'racing' (only another PARALLEL branch sets
+        it) or 'never'."""
+        found = "never"
         flow: _Flow | None = self
         while flow is not None:
             if name in flow.definite:
                 return "definite"
             if name in flow.maybe:
-                seen_maybe = True
-            elif flow.racing is not None and flow.racing.get(name, flow.lane) != flow.lane:
-                seen_maybe = True
+                found = "maybe"
+            elif (found == "never" and flow.racing is not None
+                  and flow.racing.get(name, flow.lane) != flow.lane):
+                found = "racing"
             flow = flow.parent
-        return "maybe" if seen_maybe else "never"
+        return found
 
     def known_names(self) -> set[str]:
         names: set[str] = set()
@@ -476,6 +478,12 @@ class _Checker:
         if status == "maybe":
             self.report(where, f"variable '{name}' may not be set on every path to here",
                         hint=f"set {name} before the IF/TRY/PARALLEL/CHOOSE, or in every branch",
+                        severity="warning")
+            return
+        if status == "racing":
+            self.report(where, f"variable '{name}' is set by another PARALLEL branch, "
+                               "which may not have run yet",
+                        hint=f"read {name} after the PARALLEL block, or set it in this branch",
                         severity="warning")
             return
         guess = self.suggest_variable(name, flow)

@@ -112,6 +112,21 @@ Feature: The checker finds what the grammar cannot see
       3:5: error: two PARALLEL branches set the variable 'out'
       """
 
+  Scenario: Reading what another PARALLEL branch sets is a race
+    Given the plan:
+      """
+      PARALLEL {
+          RUN "make" AS build
+          LOG "{{build.EXIT_CODE}}"
+      }
+      LOG "{{build.EXIT_CODE}}"
+      """
+    When I check it
+    Then the checker reports:
+      """
+      3:10: warning: variable 'build' is set by another PARALLEL branch, which may not have run yet
+      """
+
   Scenario Outline: Static rules on single statements
     Given the plan:
       """

@@ -187,7 +187,8 @@ def test_reading_a_sibling_parallel_branch_variable_is_a_warning():
             RUN "a" AS first
             LOG "{{first}}"
         }
-    """) == ["warning: variable 'first' may not be set on every path to here"]
+    """) == ["warning: variable 'first' is set by another PARALLEL branch, "
+             "which may not have run yet"]
 
 
 def test_two_parallel_branches_writing_one_variable():
