@@ -234,3 +234,18 @@ def test_estimates_learn_token_counts_from_earlier_prompts(tmp_path):
     with Session(tmp_path, sandbox="host", model=model) as later:
         later.execute(plan)
         assert later.variables["LAST_COST"]["TOKEN_COUNT"] == 5
+
+
+@pytest.mark.parametrize("allow, network", [(False, False), (True, True)])
+def test_image_and_network_directives_configure_the_sandbox(tmp_path, monkeypatch, allow, network):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"sandbox:\n  allow_network: {str(allow).lower()}\n  pids: 64\n")
+    monkeypatch.setenv("TISS_CONFIG", str(config))
+    program = parse('@image "python:3.12-slim"\nTASK "t" {\n  @network "on"\n  VAR x = 1\n}\n')
+    with Session(tmp_path / "ws", sandbox="host") as session:
+        session.run_program(program)
+        sandbox_config = session._sandbox_config()
+    assert sandbox_config.image == "python:3.12-slim"
+    assert sandbox_config.network is network
+    assert sandbox_config.pids == 64
+    assert sandbox_config.run_id == session.run_id
