@@ -324,13 +324,7 @@ class Interpreter:
             answer = Answer("approve", "resumed")
         else:
             self.commit("review_asked", key=key, line=line, kind=kind, message=message)
-            if self.display:
-                self.display.pause_output()
-            try:
-                answer = self.reviewer(Request(kind, message, line))
-            finally:
-                if self.display:
-                    self.display.resume_output()
+            answer = self.ask(Request(kind, message, line))
         if answer.verdict == "pause":
             self.state.set("decisions", key, "paused")
             self.commit("review_answered", checkpoint=True, key=key, verdict="pause")
@@ -339,6 +333,16 @@ class Interpreter:
         if answer.verdict == "reject":
             raise Rejected(f"rejected in review: {message}" + (f" ({answer.comment})" if answer.comment else ""), line)
         return {"verdict": answer.verdict, "comment": answer.comment}
+
+    def ask(self, request: Request) -> Answer:
+        """Ask the reviewer, with the live display out of the way."""
+        if self.display:
+            self.display.pause_output()
+        try:
+            return self.reviewer(request)
+        finally:
+            if self.display:
+                self.display.resume_output()
 
     def do_nothing(self, stmt, key, ctx):
         """Directives act when their block is entered (see enter_scope)."""
@@ -527,7 +531,7 @@ class Interpreter:
             pick = max(range(len(names)), key=lambda i: scores[i])
             reason = "the model's choice (scores " + ", ".join(f"{n}={s:.3g}" for n, s in zip(names, scores)) + ")"
         elif policy == "ask":
-            answer = self.reviewer(Request("choose", "Which option should run?", line, tuple(names)))
+            answer = self.ask(Request("choose", "Which option should run?", line, tuple(names)))
             if answer.verdict == "reject":
                 raise Rejected("rejected when asked to choose an option", line)
             if answer.verdict == "pause" or answer.choice is None:
