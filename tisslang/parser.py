@@ -673,20 +673,21 @@ def parse(source: str, path: str = "<input>", *, fast: bool = True) -> Program:
     # A parse allocates many small objects and frees none of them; the cyclic
     # garbage collector would rescan them again and again (cost grows faster
     # than the file), so it waits until the tree is built.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        with _lock:
+    # (Inside the lock, so two threads cannot leave it switched off.)
+    with _lock:
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
             body, comments, diagnostics = _parse_locked(pre, path, fast)
-    except (NestingTooDeep, RecursionError) as exc:
-        line, col = (exc.line, exc.col) if isinstance(exc, NestingTooDeep) else (1, 1)
-        diagnostics = [Diagnostic(
-            path, line, col, f"the plan nests blocks or brackets more than {MAX_NESTING} deep",
-            hint="move deep parts into separate STEPs or variables",
-            source_line=pre.lines[line - 1] if line <= len(pre.lines) else None)]
-    finally:
-        if collecting:
-            gc.enable()
+        except (NestingTooDeep, RecursionError) as exc:
+            line, col = (exc.line, exc.col) if isinstance(exc, NestingTooDeep) else (1, 1)
+            diagnostics = [Diagnostic(
+                path, line, col, f"the plan nests blocks or brackets more than {MAX_NESTING} deep",
+                hint="move deep parts into separate STEPs or variables",
+                source_line=pre.lines[line - 1] if line <= len(pre.lines) else None)]
+        finally:
+            if collecting:
+                gc.enable()
     if diagnostics:
         raise TissSyntaxError(_unique_in_order(diagnostics))
     return Program(pre.header, body, comments=comments, path=path,

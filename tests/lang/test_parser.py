@@ -257,3 +257,15 @@ def test_every_node_has_a_real_span(example):
 
     walk(to_json(parse(example.read_text(encoding="utf-8"))))
     assert bad == []
+
+
+def test_parsing_from_many_threads_gives_the_same_trees_and_leaves_gc_on():
+    import gc
+    from concurrent.futures import ThreadPoolExecutor
+
+    sources = [example.read_text(encoding="utf-8") for example in EXAMPLES] * 4
+    expected = [parse(source) for source in sources]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(parse, sources))
+    assert results == expected
+    assert gc.isenabled()
