@@ -77,10 +77,10 @@ def measure_runs(boxes: dict, rounds: int) -> dict:
     return samples
 
 
-def measure_docker_start(workspace: Path, repeats: int) -> list[float]:
+def measure_start(kind: str, workspace: Path, repeats: int) -> list[float]:
     seconds = []
     for i in range(repeats):
-        box = open_sandbox("docker", SandboxConfig(workspace=workspace / "docker", run_id=f"bench-start-{i}"))
+        box = open_sandbox(kind, SandboxConfig(workspace=workspace / kind, run_id=f"bench-start-{i}"))
         started = time.perf_counter()
         box.start()
         box.run("true")  # ready means: a command has run
@@ -89,7 +89,7 @@ def measure_docker_start(workspace: Path, repeats: int) -> list[float]:
     return seconds
 
 
-def summarise(samples: dict, start_s: list[float]) -> dict:
+def summarise(samples: dict, start_s: dict[str, list[float]]) -> dict:
     result = {}
     for label, by_runner in samples.items():
         base_med = statistics.median(by_runner["subprocess"])
@@ -106,9 +106,9 @@ def summarise(samples: dict, start_s: list[float]) -> dict:
         if f"{name}_overhead_ms_median_true" in result:
             summary[f"{name}_overhead_ms_median"] = result[f"{name}_overhead_ms_median_true"]
             summary[f"{name}_overhead_ms_p95"] = result[f"{name}_overhead_ms_p95_true"]
-    if start_s:
-        summary["docker_start_s"] = statistics.median(start_s)
-        summary["docker_start_s_max"] = max(start_s)
+    for kind, seconds in start_s.items():
+        summary[f"{kind}_start_s"] = statistics.median(seconds)
+        summary[f"{kind}_start_s_max"] = max(seconds)
     summary["targets_met"] = {key: summary[key] <= limit for key, limit in TARGETS.items()
                               if key in summary}
     return {**summary, "detail": result}
@@ -124,9 +124,10 @@ def print_table(samples: dict, summary: dict, rounds: int) -> None:
             med, p95 = statistics.median(values), percentile(values, 0.95)
             print(f"{COMMANDS[label]:18}{name:12}{med:9.2f}{p95:9.2f}{med - base_med:10.2f}"
                   f"{p95 - base_p95:9.2f}{med / base_med:8.2f}")
-    if "docker_start_s" in summary:
-        print(f"docker container start (start() + first RUN): median {summary['docker_start_s']:.3f} s,"
-              f" max {summary['docker_start_s_max']:.3f} s")
+    for kind in ("docker", "bwrap"):
+        if f"{kind}_start_s" in summary:
+            print(f"{kind} sandbox start (start() + first RUN): median {summary[f'{kind}_start_s']:.3f} s,"
+                  f" max {summary[f'{kind}_start_s_max']:.3f} s")
     for key, met in summary["targets_met"].items():
         print(f"target {key} <= {TARGETS[key]}: {'met' if met else 'MISSED'} ({summary[key]:.3f})")
 
@@ -148,7 +149,8 @@ def main(argv=None) -> int:
         finally:
             for box in boxes.values():
                 box.close()
-        start_s = measure_docker_start(workspace, starts) if "docker" in boxes else []
+        start_s = {kind: measure_start(kind, workspace, starts)
+                   for kind in ("docker", "bwrap") if kind in boxes}
     summary = summarise(samples, start_s)
     if args.json:
         print(json.dumps(summary))
