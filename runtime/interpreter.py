@@ -93,6 +93,7 @@ class Interpreter:
         self.history = cost.load_history(self.workspace)
         self.observed: dict[str, list[float]] = {}
         self.interrupted = threading.Event()
+        self.asking = threading.Lock()
 
     # --- the loop ----------------------------------------------------------
 
@@ -335,14 +336,16 @@ class Interpreter:
         return {"verdict": answer.verdict, "comment": answer.comment}
 
     def ask(self, request: Request) -> Answer:
-        """Ask the reviewer, with the live display out of the way."""
-        if self.display:
-            self.display.pause_output()
-        try:
-            return self.reviewer(request)
-        finally:
+        """Ask the reviewer, with the live display out of the way, one
+        question at a time (PARALLEL branches may ask together)."""
+        with self.asking:
             if self.display:
-                self.display.resume_output()
+                self.display.pause_output()
+            try:
+                return self.reviewer(request)
+            finally:
+                if self.display:
+                    self.display.resume_output()
 
     def do_nothing(self, stmt, key, ctx):
         """Directives act when their block is entered (see enter_scope)."""
