@@ -19,6 +19,11 @@ from pygments.lexer import RegexLexer, include, words
 from pygments.token import (Comment, Error, Keyword, Name, Number, Operator,
                             Punctuation, String, Whitespace)
 
+from . import checker
+from .interpolation import FILTERS
+
+# The language's words by role (tests/lang/test_highlight.py checks that together
+# they are exactly the parser's keywords).
 COMMANDS = ("RUN", "WRITE", "APPEND", "READ", "ASSERT", "PROMPT_AGENT", "CALL",
             "VAR", "LOG", "SET_BUDGET", "REQUEST_REVIEW", "PAUSE")
 STRUCTURE = ("TASK", "SETUP", "STEP", "OPTION", "IF", "THEN", "ELSE", "PARALLEL",
@@ -26,8 +31,7 @@ STRUCTURE = ("TASK", "SETUP", "STEP", "OPTION", "IF", "THEN", "ELSE", "PARALLEL"
 CLAUSES = ("TIMEOUT", "AS", "INTO", "FILE")
 WORD_OPERATORS = ("NOT", "AND", "OR", "CONTAINS", "MATCHES", "STARTS_WITH",
                   "ENDS_WITH", "IS_EMPTY", "IS_NOT_EMPTY", "EXISTS")
-BUILTINS = ("LAST_RUN", "LAST_PROMPT", "LAST_ERROR", "LAST_REVIEW", "LAST_COST", "BUDGET")
-FILTERS = ("trim", "json", "raw")
+BUILTINS = tuple(sorted(checker.BUILTINS))
 
 # ``<<DELIM`` or ``<<'DELIM'``, the rest of its line, the body, and the line
 # that closes it (the first whose trimmed text is the delimiter).

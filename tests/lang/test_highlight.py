@@ -10,6 +10,9 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, String
 
+from tisslang import highlight as lexer_module
+from tisslang.checker import BUILTINS
+from tisslang.hints import KEYWORDS
 from tisslang.highlight import TissLangLexer
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.tiss"))
@@ -25,6 +28,14 @@ def test_registered_with_pygments_through_the_entry_point():
     assert isinstance(get_lexer_by_name("tisslang"), TissLangLexer)
     assert isinstance(get_lexer_by_name("tiss"), TissLangLexer)
     assert isinstance(get_lexer_for_filename("plan.tiss"), TissLangLexer)
+
+
+def test_the_lexer_knows_exactly_the_parsers_words():
+    words = (lexer_module.COMMANDS + lexer_module.STRUCTURE + lexer_module.CLAUSES
+             + lexer_module.WORD_OPERATORS)
+    assert len(words) == len(set(words))
+    assert set(words) == KEYWORDS
+    assert set(lexer_module.BUILTINS) == BUILTINS
 
 
 def test_keywords_directives_numbers_and_operators():
