@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .errors import Diagnostic, TissSyntaxError
+from .heredoc import normalise_newlines
 
 EXIT_OK, EXIT_WOULD_CHANGE, EXIT_ERROR = 0, 1, 2
 
@@ -65,7 +66,8 @@ def _display_name(name: str) -> str:
 
 
 def _report(diagnostics: list[Diagnostic], source: str | None = None) -> None:
-    lines = source.splitlines() if source is not None else []
+    # Split exactly as the parser does (str.splitlines also breaks at \f, \x1c …).
+    lines = normalise_newlines(source).split("\n") if source is not None else []
     for diagnostic in diagnostics:
         if diagnostic.source_line is None and 0 < diagnostic.line <= len(lines):
             diagnostic = dataclasses.replace(diagnostic, source_line=lines[diagnostic.line - 1])
