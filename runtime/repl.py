@@ -247,13 +247,13 @@ class Repl:
             guess = did_you_mean(name, REPL_COMMANDS)
             self.say(f"unknown command {name}" + (f"; did you mean {guess}?" if guess else "; :help lists them"))
         elif name in (":run", ":save", ":plan") and not argument:
-            self.say(f"usage: {REPL_COMMANDS[name].split(': ', 1)[0]}")
+            self.say(f"usage: {name} {REPL_COMMANDS[name][0]}")
         else:
             handler(argument)
         return True
 
     def cmd_help(self, _argument: str) -> None:
-        commands = "\n".join(f"  {name:7} {text}" for name, text in REPL_COMMANDS.items())
+        commands = "\n".join(f"  {name:6} {argument:5} {text}" for name, (argument, text) in REPL_COMMANDS.items())
         self.say(HELP.format(commands=commands))
 
     def cmd_vars(self, _argument: str) -> None:

@@ -20,16 +20,17 @@ from tisslang.highlight import (BUILTINS, CLAUSES, COMMANDS, FILTERS, STRUCTURE,
 from tisslang.hints import find_unclosed_opener
 
 KEYWORDS = sorted(set(COMMANDS + STRUCTURE + CLAUSES + WORD_OPERATORS) | {"true", "false", "null"})
+# name -> (its argument, what it does)
 REPL_COMMANDS = {
-    ":help": "what you can type",
-    ":vars": "the variables in scope",
-    ":last": "the last RUN in full (exit code, output, duration)",
-    ":plan": ":plan GOAL: a planner model writes a plan; approve, edit or reject it",
-    ":run": ":run FILE: run a .tiss file in this session",
-    ":save": ":save FILE: write the session's statements as a formatted plan",
-    ":undo": "drop the last statement from what :save writes",
-    ":reset": "a fresh session: no variables, budgets or statements",
-    ":quit": "leave (Ctrl-D does the same)",
+    ":help": ("", "what you can type"),
+    ":vars": ("", "the variables in scope"),
+    ":last": ("", "the last RUN in full (exit code, output, duration)"),
+    ":plan": ("GOAL", "a planner model writes a plan; approve, edit or reject it"),
+    ":run": ("FILE", "run a .tiss file in this session"),
+    ":save": ("FILE", "write the session's statements as a formatted plan"),
+    ":undo": ("", "drop the last statement from what :save writes"),
+    ":reset": ("", "a fresh session: no variables, budgets or statements"),
+    ":quit": ("", "leave (Ctrl-D does the same)"),
 }
 HIDDEN_DIRS = {".tiss", ".git", "__pycache__"}
 
@@ -108,7 +109,7 @@ class TissCompleter(Completer):
     def _command(self, text: str):
         name, space, rest = text.partition(" ")
         if not space:
-            yield from _matching(name, REPL_COMMANDS, meta=REPL_COMMANDS)
+            yield from _matching(name, REPL_COMMANDS, meta={n: text for n, (_, text) in REPL_COMMANDS.items()})
         elif name in (":run", ":save"):
             yield from _paths(Path.cwd(), rest)
 

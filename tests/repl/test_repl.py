@@ -182,7 +182,7 @@ def test_reset_starts_a_fresh_session(drive, workspace):
 
 def test_help_unknown_commands_and_quit(drive):
     run = drive(*lines(':help', ':vras', ':quit', 'VAR never = 1'))
-    assert ":save FILE" in run.text and "Ctrl-C stops a running RUN" in run.text
+    assert ":save  FILE  write the session" in run.text and "Ctrl-C stops a running RUN" in run.text
     assert "unknown command :vras; did you mean :vars?" in run.text
     assert "never" not in run.variables
 
