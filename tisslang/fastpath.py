@@ -52,6 +52,9 @@ class NestingTooDeep(Exception):
 
 
 class FastParser:
+    """Parses with the tables of ``lark`` (built from grammar.lark), calling
+    ``builder``'s methods as Lark would and ``on_comment`` for each comment."""
+
     def __init__(self, lark: Lark, builder, on_comment):
         self._on_comment = on_comment
         self._build_lexer(lark)
