@@ -177,7 +177,8 @@ def _print_outline(node, depth: int) -> None:
         return
     scalars = {k: v for k, v in node.items()
                if k not in ("type", "line", "col", "end_line", "end_col")
-               and not isinstance(v, (dict, list))}
+               and not isinstance(v, dict)
+               and not (isinstance(v, list) and any(isinstance(i, dict) for i in v))}
     detail = " ".join(f"{k}={v!r}" for k, v in scalars.items())
     print(f"{'  ' * depth}{node['type']} {node['line']}:{node['col']} {detail}".rstrip())
     for key, value in node.items():
