@@ -140,3 +140,11 @@ def test_console_script_end_to_end(plan):
                             timeout=60)
     assert result.returncode == 2
     assert ":2:5: error: keywords are upper case" in result.stderr
+
+
+def test_parse_without_json_prints_an_outline(plan, capsys):
+    code, out, err = run_tiss(capsys, "parse", str(plan(GOOD)))
+    assert code == 0
+    assert "    Step 2:5 keyword='STEP'\n" in out
+    assert "      Run 3:9 timeout=None alias='greeting'\n" in out
+    assert "Ref 4:16 name='greeting' fields=['EXIT_CODE']" in out
