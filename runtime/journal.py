@@ -186,14 +186,17 @@ class RunFolder:
     def summary(self) -> dict:
         """run_id, status, plan name, start time, for ``tiss runs``."""
         info = {"run_id": self.run_id, "status": "crashed", "plan": "?", "started": None, "ended": None}
-        pid = None
+        pid, session = None, False   # session: a tiss repl, whose entries each end with run_done
         for event in self.events():
-            if event["event"] in ("run_started", "session_started"):   # session: tiss repl
+            if event["event"] in ("run_started", "session_started"):
+                session = event["event"] == "session_started"
                 info.update(plan=event.get("plan", "?"), started=info["started"] or event["t"], status="running")
-            elif event["event"] == "run_done":
+            elif event["event"] == "run_done" and not session:
                 info.update(status=event["status"], ended=event["t"])
-            elif event["event"] == "run_resumed":
+            elif event["event"] in ("run_resumed", "session_resumed"):
                 info.update(status="running", ended=None)
+            elif event["event"] == "session_ended":
+                info.update(status="ended", ended=event["t"])
             pid = event.get("pid", pid)
         if info["status"] == "running" and not _alive(pid):
             info["status"] = "crashed"

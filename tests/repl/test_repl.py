@@ -49,7 +49,7 @@ def test_every_statement_is_journaled_like_a_run(drive, workspace):
     assert done == [("Var", "c0.0"), ("Assert", "c1.0.0"), ("Step", "c1.0")]
     assert [e["name"] for e in run.events_named("step_done")] == ["check"]
     summary = RunFolder.open(workspace, run.repl.session.run_id).summary()
-    assert (summary["plan"], summary["status"]) == ("(repl)", "succeeded")
+    assert (summary["plan"], summary["status"]) == ("(repl)", "ended")
 
 
 def test_toolbar_shows_workspace_sandbox_budget_and_run_id(drive, workspace):
@@ -302,6 +302,8 @@ def test_resume_continues_variables_and_statements(drive, workspace, tmp_path):
 def test_resume_refuses_a_session_still_open(workspace, tmp_path):
     from runtime.errors import RunError
     open_repl = Repl(workspace, sandbox="host", history=tmp_path / "history", stdout=io.StringIO())
+    open_repl.handle('VAR x = 1')
+    assert RunFolder.open(workspace, open_repl.session.run_id).summary()["status"] == "running"
     with pytest.raises(RunError, match="is still open in another tiss repl"):
         Repl(workspace, sandbox="host", resume=open_repl.session.run_id, history=tmp_path / "history")
     open_repl.close()
