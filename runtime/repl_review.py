@@ -73,12 +73,17 @@ class ReplReviewer:
             return Answer(word, comment)
 
     def _choose(self, request: Request) -> Answer:
+        """One digit picks an option; with more than nine, type the number."""
         self.say(f"? {request.message}")
-        keys = {}
-        for number, option in enumerate(request.options[:9], 1):
+        for number, option in enumerate(request.options, 1):
             self.say(f"  {number}) {option}")
-            keys[str(number)] = option
-        chosen = ask_key("  choose:", keys, input=self.input, output=self.output)
-        index = request.options.index(chosen)
-        self.journal("review_answered", line=request.line, kind="choose", choice=chosen)
+        numbers = [str(n) for n in range(1, len(request.options) + 1)]
+        if len(numbers) <= 9:
+            chosen = ask_key("  choose:", dict(zip(numbers, numbers)), input=self.input, output=self.output)
+        else:
+            chosen = ""
+            while chosen not in numbers:
+                chosen = ask_line(f"  choose 1-{len(numbers)}: ", input=self.input, output=self.output).strip()
+        index = int(chosen) - 1
+        self.journal("review_answered", line=request.line, kind="choose", choice=request.options[index])
         return Answer("approve", "chosen in the REPL", index)

@@ -253,6 +253,13 @@ def test_choose_ask_takes_the_option_number(drive):
     assert [(e["kind"], e["choice"]) for e in run.events_named("review_answered")] == [("choose", "thorough")]
 
 
+def test_choose_among_more_than_nine_options_takes_a_typed_number(drive):
+    options = "\n".join(f'STEP "way {n}" {{ VAR way = {n} }}' for n in range(1, 12))
+    run = drive(*lines(f"CHOOSE {{\n{options}\n}}"), "12" + ENTER, "10" + ENTER, choose="ask")
+    assert "11) way 11" in run.text
+    assert run.variables["way"] == 10
+
+
 def test_a_review_inside_parallel_is_asked_too(drive):
     run = drive(*lines('PARALLEL {\nSTEP "a" { REQUEST_REVIEW "from a branch" }\nSTEP "b" { VAR b = 1 }\n}'), 'a')
     assert [e["verdict"] for e in run.events_named("review_answered")] == ["approve"]
