@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
 from pathlib import Path
 
 from .base import PROTECTIONS, SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError
@@ -64,7 +65,7 @@ class DockerSandbox:
         self._engine = None
         self._executor: ExecutorClient | None = None
         self._socket_dir: Path | None = None
-        self._original_owner: tuple[int, int] | None = None  # see _sandbox_user
+        self._handover: WorkspaceHandover | None = None  # see _sandbox_user
 
     def start(self) -> None:
         import docker.errors
@@ -92,6 +93,8 @@ class DockerSandbox:
     def run(self, command, *, timeout=None, env=None, max_output=None) -> CommandResult:
         if self._executor is None:
             raise SandboxError("the Docker sandbox is not started (or already closed)")
+        if self._handover is not None:
+            self._handover.refresh()  # files tiss wrote since (WRITE) become the sandbox's too
         return self._executor.run(command, timeout=timeout, env=env, max_output=max_output,
                                   cwd=WORKSPACE)
 
@@ -110,9 +113,9 @@ class DockerSandbox:
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
-        if self._original_owner is not None:
-            _chown_tree(self.config.workspace, SANDBOX_UID, *self._original_owner)
-            self._original_owner = None
+        if self._handover is not None:
+            self._handover.give_back()
+            self._handover = None
         if self._engine is not None:
             self._engine.close()
             self._engine = None
@@ -159,8 +162,7 @@ class DockerSandbox:
         owner = os.stat(self.config.workspace)
         if owner.st_uid != 0:
             return f"{owner.st_uid}:{owner.st_gid}"
-        self._original_owner = (owner.st_uid, owner.st_gid)
-        _chown_tree(self.config.workspace, 0, SANDBOX_UID, SANDBOX_UID)
+        self._handover = WorkspaceHandover(self.config.workspace)
         return f"{SANDBOX_UID}:{SANDBOX_UID}"
 
     def _container_spec(self, image, user: str) -> dict:
@@ -246,19 +248,70 @@ def _ids(user: str) -> tuple[int, int]:
     return int(uid), int(gid)
 
 
-def _chown_tree(root: Path, from_uid: int, to_uid: int, to_gid: int) -> None:
-    """Give every entry of ``root`` owned by ``from_uid`` to ``to_uid``
-    (symlinks themselves, never their targets), skipping the run folder."""
-    def give(path):
-        try:
-            if os.lstat(path).st_uid == from_uid:
-                os.lchown(path, to_uid, to_gid)
-        except FileNotFoundError:  # deleted meanwhile
-            pass
+class WorkspaceHandover:
+    """A root-owned workspace lent to the sandbox user for one run.
 
-    give(root)
-    for directory, dirnames, filenames in os.walk(root):
-        if directory == str(root) and ".tiss" in dirnames:
-            dirnames.remove(".tiss")
-        for name in dirnames + filenames:
-            give(os.path.join(directory, name))
+    At start every root-owned entry goes to the sandbox uid; before each RUN,
+    entries tiss itself created meanwhile (WRITE) follow, found cheaply
+    through the directories whose mtime changed; at close everything goes
+    back to root. The run folder ``.tiss`` is never touched."""
+
+    def __init__(self, root: Path):
+        self.root = str(root)
+        owner = os.stat(root)
+        self.owner = (owner.st_uid, owner.st_gid)
+        self.dir_mtimes: dict[str, int] = {}
+        self._lend(self.root)
+
+    def refresh(self) -> None:
+        for directory, seen in list(self.dir_mtimes.items()):
+            try:
+                mtime = os.stat(directory).st_mtime_ns
+            except FileNotFoundError:
+                del self.dir_mtimes[directory]
+                continue
+            # A change within the clock's coarse tick after our last look
+            # would leave the mtime equal: recent directories are rescanned.
+            if mtime != seen or time.time_ns() - mtime < 1_000_000_000:
+                self._lend_new_entries(directory, mtime)
+
+    def give_back(self) -> None:
+        for path in self._entries(self.root):
+            _chown_if_owned(path, SANDBOX_UID, *self.owner)
+
+    def _lend(self, top: str) -> None:
+        for path in self._entries(top):
+            _chown_if_owned(path, self.owner[0], SANDBOX_UID, SANDBOX_UID)
+
+    def _lend_new_entries(self, directory: str, mtime: int) -> None:
+        """One directory's own entries; new subdirectories entirely."""
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if directory == self.root and entry.name == ".tiss":
+                    continue
+                _chown_if_owned(entry.path, self.owner[0], SANDBOX_UID, SANDBOX_UID)
+                if entry.is_dir(follow_symlinks=False) and entry.path not in self.dir_mtimes:
+                    self._lend(entry.path)
+        self.dir_mtimes[directory] = mtime
+
+    def _entries(self, top: str):
+        """``top`` and everything below it (symlinks not followed), except
+        the run folder; records each directory's mtime on the way."""
+        yield top
+        for directory, dirnames, filenames in os.walk(top):
+            if directory == self.root and ".tiss" in dirnames:
+                dirnames.remove(".tiss")
+            for name in dirnames + filenames:
+                yield os.path.join(directory, name)
+            try:
+                self.dir_mtimes[directory] = os.stat(directory).st_mtime_ns
+            except FileNotFoundError:
+                pass
+
+
+def _chown_if_owned(path: str, from_uid: int, to_uid: int, to_gid: int) -> None:
+    try:
+        if os.lstat(path).st_uid == from_uid:
+            os.lchown(path, to_uid, to_gid)
+    except FileNotFoundError:  # deleted meanwhile
+        pass

@@ -141,10 +141,19 @@ def test_stale_containers_of_dead_clients_are_reaped_and_live_ones_kept(client, 
 def test_a_root_owned_workspace_is_handed_to_the_sandbox_user_and_back(client, workspace):
     (workspace / "plan-wrote.txt").write_text("v1\n")
     with make_sandbox("docker", workspace) as box:
-        result = box.run("echo v2 >> plan-wrote.txt && id -u", timeout=20)
+        assert box.run("echo v2 >> plan-wrote.txt", timeout=20).exit_code == 0
+        # What tiss writes during the run (a WRITE between two RUNs) is lent too.
+        (workspace / "later.txt").write_text("a\n")
+        (workspace / "new" / "deep").mkdir(parents=True)
+        (workspace / "new" / "deep" / "later.py").write_text("x = 1\n")
+        result = box.run("echo b >> later.txt && sed -i s/1/2/ new/deep/later.py && "
+                         "touch new/deep/made-inside", timeout=20)
         assert result.exit_code == 0, result.stderr
     assert (workspace / "plan-wrote.txt").read_text() == "v1\nv2\n"
-    assert (workspace / "plan-wrote.txt").stat().st_uid == workspace.stat().st_uid
+    assert (workspace / "later.txt").read_text() == "a\nb\n"
+    assert (workspace / "new" / "deep" / "later.py").read_text() == "x = 2\n"
+    owner = workspace.stat().st_uid
+    assert {p.stat().st_uid for p in workspace.rglob("*") if ".tiss" not in p.parts} == {owner}
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a workspace to another user")
