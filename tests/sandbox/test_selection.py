@@ -89,3 +89,16 @@ def test_tiss_sandbox_build_image_without_engine_is_one_clear_error(capsys, monk
     err = capsys.readouterr().err
     assert err.startswith("error: no Docker engine answered") and "hint:" in err
     assert "Traceback" not in err
+
+
+def test_tiss_sandbox_setup_readies_docker_when_an_engine_answers(capsys):
+    require_backend("docker")
+    assert main(["sandbox", "setup"]) == 0
+    assert "quanta-tissu/sandbox:local is present" in capsys.readouterr().out
+
+
+def test_tiss_sandbox_reap_reports_what_it_removed(capsys):
+    require_backend("docker")
+    assert main(["sandbox", "reap"]) == 0
+    out = capsys.readouterr().out
+    assert "bwrap: stale cgroups removed" in out and "stale container(s) removed" in out
