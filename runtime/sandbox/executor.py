@@ -91,7 +91,7 @@ def serve(listener):
                 if not lease.recv(1):  # EOF: the client is gone
                     _shutdown()
             else:
-                pool.update(os.read(status_r, 4096))
+                pool.update(os.read(status_r, _REPORT.size * 512))  # whole reports only
         if not events:
             pool.reap()
 
@@ -118,7 +118,7 @@ class SupervisorPool:
 
     def update(self, reports):
         """Apply the supervisors' reports; make sure one is always idle."""
-        for offset in range(0, len(reports) - len(reports) % _REPORT.size, _REPORT.size):
+        for offset in range(0, len(reports), _REPORT.size):
             pid, state = _REPORT.unpack_from(reports, offset)
             if pid in self.states:
                 self.states[pid] = state
