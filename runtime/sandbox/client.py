@@ -43,10 +43,6 @@ class ExecutorClient:
         self._active: set[socket.socket] = set()
         self._lock = threading.Lock()
 
-    @property
-    def ready(self) -> bool:
-        return self._lease is not None
-
     def connect_lease(self, seconds: float, check_alive: Callable[[], None]) -> None:
         """Wait until the executor listens; ``check_alive`` raises if it died."""
         deadline = time.monotonic() + seconds
