@@ -388,3 +388,9 @@ def test_deeply_nested_plans_format():
     # Compared as text: comparing two 600-deep ASTs would itself recurse too deep.
     assert format_source(source) == expected
     assert format_source(expected) == expected
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\r"])
+def test_other_line_endings_become_newlines(ending):
+    source = COMMENTED.replace("\n", ending)
+    assert format_source(source) == COMMENTED
