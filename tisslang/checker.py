@@ -15,6 +15,7 @@ position. The rules:
   cannot be assigned;
 - the fields read from ``LAST_RUN``, ``LAST_ERROR``, ``LAST_REVIEW`` and
   ``BUDGET`` must exist;
+- constant WRITE/APPEND/READ/FILE paths stay inside the workspace;
 - SET_BUDGET keys and values, durations, directive names and values,
   MATCHES regexes, CHOOSE with fewer than two options, RETRY below 1, two
   PARALLEL children writing the same variable;
@@ -31,6 +32,7 @@ whole check is linear in the size of the plan (times the nesting depth).
 from __future__ import annotations
 
 import heapq
+import posixpath
 import re
 import sys
 from collections import Counter
@@ -59,6 +61,9 @@ BUILTIN_FIELDS = {
 }
 KNOWN_DIRECTIVES = ("persona", "output", "language", "timeout", "image", "env",
                     "max_output", "network")
+
+# The run folder in every workspace (ARCHITECTURE.md "Run folder"), never a plan's file.
+RUN_FOLDER = ".tiss"
 
 # How many name comparisons did-you-mean hints may cost in one check
 # (see suggest_variable).
@@ -344,13 +349,13 @@ class _Checker:
         self.assign(stmt.alias, flow, stmt.span)
 
     def stmt_Write(self, stmt: A.Write, flow: _Flow) -> None:
-        self.use_template(stmt.path, flow, stmt.span)
+        self.use_path(stmt.path, flow, stmt.span)
         self.use_text(stmt.content, flow, stmt.span)
 
     stmt_Append = stmt_Write
 
     def stmt_Read(self, stmt: A.Read, flow: _Flow) -> None:
-        self.use_template(stmt.path, flow, stmt.span)
+        self.use_path(stmt.path, flow, stmt.span)
         self.assign(stmt.name, flow, stmt.span)
 
     def stmt_Assert(self, stmt: A.Assert, flow: _Flow) -> None:
@@ -559,7 +564,7 @@ class _Checker:
             elif isinstance(node, A.Template):
                 self.use_template(node, flow, span)
             elif isinstance(node, A.FileRef):
-                self.use_template(node.path, flow, _at(node, span))
+                self.use_path(node.path, flow, _at(node, span))
             elif isinstance(node, A.Compare):
                 if node.op == "MATCHES":
                     self.check_regex(node.right, _at(node, span))
@@ -572,6 +577,30 @@ class _Checker:
                 stack += reversed(node.items)
             elif isinstance(node, A.ObjectExpr):
                 stack += reversed([value for _, value in node.entries])
+
+    def use_path(self, path: A.Template, flow: _Flow, span: A.Span) -> None:
+        """A WRITE/APPEND/READ/FILE path: its variables, and (when it is
+        constant) that it stays inside the workspace, as the runtime demands."""
+        self.use_template(path, flow, span)
+        text = _constant_text(path)
+        if text is None:
+            return
+        where = _at(path, span)
+        relative = "write it relative to the workspace root, e.g. \"out/report.txt\""
+        normal = posixpath.normpath(text) if text.strip() else ""
+        if not normal:
+            self.report(where, "empty file path", hint=relative)
+        elif text.startswith(("/", "~")):
+            self.report(where, f'path "{text}" is absolute; plans only reach their workspace',
+                        hint=relative)
+        elif normal.split("/")[0] == "..":
+            self.report(where, f'path "{text}" leaves the workspace',
+                        hint="paths are relative to the workspace root and cannot go above it")
+        elif normal == ".":
+            self.report(where, f'path "{text}" is the workspace itself, not a file', hint=relative)
+        elif normal.split("/")[0] == RUN_FOLDER:
+            self.report(where, f'path "{text}" is inside {RUN_FOLDER}/, the run folder, '
+                               "which plans cannot use", hint=f"choose another folder than {RUN_FOLDER}/")
 
     def check_regex(self, pattern: A.Expr, span: A.Span) -> None:
         text = _constant_text(pattern)

@@ -354,6 +354,25 @@ def test_valid_directive_values(line):
     assert messages(line + "\n") == []
 
 
+@pytest.mark.parametrize("statement, message", [
+    ('WRITE "/etc/motd" "x"', 'error: path "/etc/motd" is absolute; plans only reach their workspace'),
+    ('READ "../secret" AS s', 'error: path "../secret" leaves the workspace'),
+    ('APPEND "logs/../../x" "y"', 'error: path "logs/../../x" leaves the workspace'),
+    ('ASSERT FILE "~/x" EXISTS', 'error: path "~/x" is absolute; plans only reach their workspace'),
+    ('WRITE "" "x"', "error: empty file path"),
+    ('READ "a/.." AS a', 'error: path "a/.." is the workspace itself, not a file'),
+    ('WRITE ".tiss/runs/x" "y"', 'error: path ".tiss/runs/x" is inside .tiss/, the run folder, '
+                                 "which plans cannot use"),
+])
+def test_paths_must_stay_in_the_workspace(statement, message):
+    assert messages(statement + "\n") == [message]
+
+
+def test_paths_inside_the_workspace_are_fine():
+    assert messages('WRITE "a/../b.txt" "x"\nVAR d = "out"\nWRITE "{{d}}/../../x" "y"\n'
+                    'ASSERT FILE "./b.txt" EXISTS\n') == []
+
+
 # --- expressions and control-flow shapes ----------------------------------------------------
 
 
