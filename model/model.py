@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from model.loss import cross_entropy
 from model.norm import make_norm
 from model.parameters import ParamStore
 from model.positions import RotaryEmbedding, sinusoidal_table
+from model.threads import ThreadChooser
 
 
 class Block:
@@ -105,6 +107,8 @@ class TissLM:
         if not cfg.tied_embeddings:
             self.store.normal("lm_head", (cfg.d_model, cfg.vocab_size), 0.02, rng)
         self._saved = None
+        self.threads = ThreadChooser()  # BLAS threads per training step: model/threads.py
+        self._step_started = 0.0
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -184,6 +188,9 @@ class TissLM:
             raise ValueError(f"sequence of {T} tokens is longer than the model's "
                              f"context_length ({self.cfg.context_length})")
         drop_rng = (rng if rng is not None else self._rng) if train else None
+        if train:
+            self.threads.begin_step()
+            self._step_started = time.perf_counter()
         h, mask_emb = self._run(ids, keep=True, rng=drop_rng)
         logits = h @ self._output_matrix()                                   # (B*T, V)
         value, dlogits = cross_entropy(logits, targets.reshape(-1), self.cfg.label_smoothing)
@@ -215,6 +222,7 @@ class TissLM:
         self.tok_emb.backward(ids, dx)
         if self.cfg.tied_embeddings:
             grads["tok_emb"] += d_out
+        self.threads.end_step(time.perf_counter() - self._step_started)
 
     # -- generation ------------------------------------------------------------
     def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:

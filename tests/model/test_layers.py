@@ -6,7 +6,7 @@ import pytest
 from model.allocator import keep_freed_memory
 from model.dropout import dropout_mask
 from model.positions import RotaryEmbedding, apply_rope, apply_rope_backward, sinusoidal_table
-from model.threads import _controllers, one_blas_thread
+from model.threads import ThreadChooser, _controllers, one_blas_thread, set_blas_threads
 
 
 def test_rope_is_a_rotation_that_encodes_relative_position():
@@ -56,6 +56,7 @@ def test_one_blas_thread_sets_one_and_restores():
     controllers = _controllers()
     if not controllers:
         pytest.fail("threadpoolctl found no BLAS library behind NumPy")
+    set_blas_threads(None)
     before = [c.get_num_threads() for c in controllers]
     with one_blas_thread():
         assert [c.get_num_threads() for c in controllers] == [1] * len(controllers)
@@ -64,3 +65,34 @@ def test_one_blas_thread_sets_one_and_restores():
 
 def test_malloc_thresholds_are_accepted_on_glibc():
     assert keep_freed_memory() is True
+
+
+def test_thread_chooser_keeps_the_faster_count_and_rechecks():
+    chooser = ThreadChooser(probes=3, recheck_every=10)
+    chooser.candidates = [1, 2]          # as on a 2-core machine
+    step_seconds = {1: 0.1, 2: 0.5}      # a busy machine: one thread wins
+    ran = []
+    for _ in range(10):
+        chooser.begin_step()
+        ran.append(chooser._running)
+        chooser.end_step(step_seconds[chooser._running])
+    assert ran[:6] == [1, 2, 1, 2, 1, 2] and ran[6:] == [1] * 4
+    assert chooser.chosen == 1
+    step_seconds = {1: 0.5, 2: 0.1}      # the machine got quiet: the next check switches
+    for _ in range(7):
+        chooser.begin_step()
+        chooser.end_step(step_seconds[chooser._running])
+    assert chooser.chosen == 2
+
+
+def test_training_steps_leave_blas_on_a_candidate_count():
+    from model.config import ModelConfig
+    from model.model import TissLM
+
+    model = TissLM(ModelConfig(vocab_size=20, context_length=8, n_layers=1, d_model=8, n_heads=2))
+    ids = np.zeros((1, 8), dtype=np.int64)
+    for _ in range(8):
+        model.loss(ids, ids)
+        model.backward()
+    assert model.threads.step == 8
+    assert {c.get_num_threads() for c in _controllers()} <= set(model.threads.candidates)
