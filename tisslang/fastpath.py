@@ -9,10 +9,10 @@ grammar.lark (its parse table and rules) with
   lexer context: a keyword is a NAME whose text is a keyword), and
 * a single loop that shifts and reduces, calling the AST builder directly.
 
-It is all-or-nothing: on any problem it raises ``FastPathFailed`` and the
-parser re-runs the file through Lark proper, whose errors the hints module
-knows how to word. So errors never depend on this module, and a test checks
-that both paths build equal trees.
+On a syntax error it raises ``FastPathFailed`` at once; the parser then runs
+it again with ``explain=True``, which keeps every token and raises the same
+exceptions as Lark, for the hints module to word. Lark's own parser stays the
+reference: property tests check that both build equal trees and equal errors.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from lark import Lark
+from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 from lark.lexer import PatternStr, Token
 from lark.parsers.lalr_analysis import Shift
 
@@ -30,6 +31,7 @@ _REGEX_ORDER = ("_NL", "COMMENT", "STRING", "DURATION", "NUMBER", "HEREDOC",
 _SKIPPED = ("WS",)
 
 _new_token = getattr(Token, "_future_new", Token)  # skips a deprecation shim
+_SPACES = re.compile(r"[ \t\f]*")
 
 
 # Brackets open at once, at most: a bound, so every tool downstream knows how
@@ -106,13 +108,17 @@ class FastParser:
 
     # --- the loop -----------------------------------------------------------------
 
-    def parse(self, text: str):
+    def parse(self, text: str, explain: bool = False):
+        """The builder's result for ``text``. On a syntax error: raise
+        FastPathFailed, or with ``explain`` the UnexpectedToken /
+        UnexpectedCharacters Lark itself would raise, with every token kept
+        on the value stack (slower), so tisslang.hints can word it."""
         states = self._states
         end_state = self._end_state
         match = self._token_re.match
         keywords_get = self._keywords.get
         punctuation = self._punctuation
-        dropped = self._dropped
+        dropped = frozenset() if explain else self._dropped
         on_comment = self._on_comment
         new_token = _new_token
 
@@ -123,16 +129,22 @@ class FastParser:
             found = match(text, pos)
             if found is None:
                 if text[pos:].strip(" \t\f"):
-                    raise FastPathFailed(pos)
-                kind, token = "$END", None
+                    if not explain:
+                        raise FastPathFailed(pos)
+                    pos = _SPACES.match(text, pos).end()
+                    raise UnexpectedCharacters(text, pos, line, pos - line_start + 1)
+                kind = "$END"
+                col = pos - line_start + 1
+                token = new_token(kind, "", pos, line, col, line, col, pos) if explain else None
             else:
                 kind = found.lastgroup
                 start = found.start(kind)
                 pos = found.end()
                 if kind == "_NL":
+                    col = start - line_start + 1
+                    token = new_token(kind, "\n", start, line, col, line, col + 1, pos) if explain else None
                     line += 1
                     line_start = pos
-                    token = None
                 elif kind == "COMMENT":
                     col = start - line_start + 1
                     on_comment(new_token(kind, found.group(kind), start, line, col,
@@ -142,6 +154,10 @@ class FastParser:
                     value = found.group(kind)
                     if kind == "NAME":
                         kind = keywords_get(value, "NAME")
+                        if kind not in states[state_stack[-1]]:
+                            # As with Lark's contextual lexer: a keyword that
+                            # cannot come here is read as a name (`{TIMEOUT: 5}`).
+                            kind = "NAME"
                     elif kind == "PUNCT":
                         kind = punctuation[value]
                     if kind in dropped:
@@ -149,8 +165,14 @@ class FastParser:
                     else:
                         token = new_token(kind, value, start, line, start - line_start + 1,
                                           line, pos - line_start + 1, pos)
+            if explain and kind not in states[state_stack[-1]]:
+                # Lark's contextual lexer refuses such a token before any
+                # reduction; report it from the same place.
+                raise UnexpectedToken(token, _accepted(states, state_stack, end_state),
+                                      state=_StackView(value_stack))
             while True:
-                action = states[state_stack[-1]].get(kind)
+                row = states[state_stack[-1]]
+                action = row.get(kind)
                 if action.__class__ is int:  # shift
                     state_stack.append(action)
                     value_stack.append(token)
@@ -162,7 +184,10 @@ class FastParser:
                         depth -= 1
                     break
                 if action is None:
-                    raise FastPathFailed(pos)
+                    if not explain:
+                        raise FastPathFailed(pos)
+                    raise UnexpectedToken(token, _accepted(states, state_stack, end_state),
+                                          state=_StackView(value_stack))
                 count, name, reduce = action
                 if reduce is None:  # a single value passes through unchanged
                     state_stack.pop()
@@ -179,8 +204,40 @@ class FastParser:
                 state_stack.append(states[state_stack[-1]][name])
                 if kind == "$END" and state_stack[-1] == end_state:
                     return value
-            if found is None:
+            if found is None:  # Lark's tables never shift the end marker
                 raise FastPathFailed(pos)
+
+
+def _accepted(states, state_stack, end_state) -> set[str]:
+    """The terminals that could come next: those of the current state that
+    survive the reductions they trigger (what Lark reports as ``accepts``)."""
+    accepted = set()
+    for terminal in states[state_stack[-1]]:
+        if not terminal.isupper():
+            continue  # a rule name (a goto), not a terminal
+        stack = list(state_stack)
+        while True:
+            action = states[stack[-1]].get(terminal)
+            if action is None:
+                break
+            if action.__class__ is int:
+                accepted.add(terminal)
+                break
+            count, name, _reduce = action
+            if count:
+                del stack[-count:]
+            stack.append(states[stack[-1]][name])
+            if terminal == "$END" and stack[-1] == end_state:
+                accepted.add(terminal)
+                break
+    return accepted
+
+
+class _StackView:
+    """What an error's ``state`` offers tisslang.hints: the parser's values."""
+
+    def __init__(self, value_stack):
+        self.value_stack = value_stack
 
 
 def _reduction(rule, builder):

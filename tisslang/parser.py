@@ -6,9 +6,9 @@ The pipeline, in the order it runs:
    cuts out heredoc bodies (not context-free, so not the grammar's job).
 2. Lark's LALR parser with the contextual lexer runs ``grammar.lark`` and
    calls ``_Builder`` on every reduction, so AST nodes are built directly,
-   with no intermediate parse tree. For speed, a file is first tried on
-   ``fastpath`` (Lark's tables in a tight loop); only a file it rejects
-   goes through Lark proper, which then reports the errors.
+   with no intermediate parse tree. For speed, ``parse`` runs those same
+   tables in a tight loop (``fastpath``); Lark's own driver stays the
+   reference (``parse(..., fast=False)``), and tests check the two agree.
 3. ``_Structure`` walks the finished tree for the rules a context-free grammar
    cannot state well: one TASK, SETUP before the first STEP, no STEP directly
    inside a STEP, OPTION only in CHOOSE.
@@ -716,7 +716,7 @@ def _parse_locked(pre: Prescanned, path: str, fast: bool):
             ctx = _builder.ctx = _Context(pre, path, recovered)
             text = "\n".join(lines)
             try:
-                items = lark.parse(text)
+                items = fast_parser.parse(text, explain=True) if fast else lark.parse(text)
             except UnexpectedInput as error:
                 diagnostic = hints.syntax_diagnostic(error, text, pre.lines, path)
                 at_end = getattr(error, "token", None) is not None and error.token.type == "$END"
