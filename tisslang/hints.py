@@ -330,7 +330,7 @@ def _unexpected_token(error: UnexpectedToken, text, lines, line, col):
 
 def _where(keyword, previous) -> str:
     """" after RUN" when the error follows a keyword, else " in RUN"."""
-    if previous is not None and previous.type in KEYWORDS:
+    if previous is not None and (previous.type in KEYWORDS or previous.type == "DIRECTIVE"):
         return f" after {previous.value}"
     return f" in {keyword.value}" if keyword is not None else ""
 

@@ -46,6 +46,7 @@ CASES = [
     ('VAR x = "a" + "b"', (1, 13), "no arithmetic", "interpolation"),
     ('@\nRUN "x"', (1, 1), "a directive needs a name", "@persona"),
     ('WRITE "a" <<', (1, 11), "'<<' must be followed by the heredoc's delimiter", "<<EOF"),
+    ('@persona\nRUN "x"', (1, 9), "expected a value or condition after @persona", None),
     ('VAR x = True', (1, 9), None, None),  # only the position is pinned: 'True' is a name
 ]
 
