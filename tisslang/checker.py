@@ -114,14 +114,17 @@ def deep_nesting(limit: int = 20_000) -> Iterator[None]:
 class _Flow:
     """Names set since this flow opened; lookups walk up to the parent.
 
-    ``racing`` maps names written by the children of an enclosing PARALLEL to
-    the child that writes them; ``lane`` is which child this flow belongs to.
-    A name another lane writes may or may not be set yet when this lane reads it.
+    ``why`` says, for a name that is only maybe set, which construct made it
+    uncertain (for the hint). ``racing`` maps names written by the children of
+    an enclosing PARALLEL to the child that writes them; ``lane`` is which
+    child this flow belongs to. A name another lane writes may or may not be
+    set yet when this lane reads it.
     """
 
     parent: Union["_Flow", None] = None
     definite: set[str] = field(default_factory=set)
     maybe: set[str] = field(default_factory=set)
+    why: dict[str, str] = field(default_factory=dict)
     racing: dict[str, int] | None = None
     lane: int = -1
 
@@ -132,21 +135,26 @@ class _Flow:
         self.definite.add(name)
         self.maybe.add(name)
 
-    def status(self, name: str) -> str:
-        """'definite', 'maybe', 'racing' (only another PARALLEL branch sets
-        it) or 'never'."""
-        found = "never"
+    def maybe_set(self, names: Iterable[str], why: str) -> None:
+        for name in names:
+            self.maybe.add(name)
+            self.why.setdefault(name, why)
+
+    def status(self, name: str) -> tuple[str, str | None]:
+        """('definite' | 'maybe' | 'racing' | 'never', why): 'racing' when
+        only another PARALLEL branch sets it; ``why`` for 'maybe'."""
+        found, why = "never", None
         flow: _Flow | None = self
         while flow is not None:
             if name in flow.definite:
-                return "definite"
-            if name in flow.maybe:
-                found = "maybe"
+                return "definite", None
+            if name in flow.maybe and found != "maybe":
+                found, why = "maybe", flow.why.get(name)
             elif (found == "never" and flow.racing is not None
                   and flow.racing.get(name, flow.lane) != flow.lane):
                 found = "racing"
             flow = flow.parent
-        return found
+        return found, why
 
     def known_names(self) -> set[str]:
         names: set[str] = set()
@@ -156,19 +164,28 @@ class _Flow:
             flow = flow.parent
         return names
 
-    def absorb(self, branches: list["_Flow"], *, exhaustive: bool) -> None:
+    def absorb(self, branches: list["_Flow"], *, exhaustive: bool, why: str) -> None:
         """Merge alternative branches, exactly one of which ran. When they do not
         cover every path (an IF without ELSE), nothing is definitely set."""
-        for branch in branches:
-            self.maybe |= branch.maybe
+        everywhere: set[str] = set()
         if exhaustive and branches:
-            self.definite |= set.intersection(*(b.definite for b in branches))
+            everywhere = set.intersection(*(b.definite for b in branches))
+            self.definite |= everywhere
+        for branch in branches:
+            for name in branch.maybe - everywhere:
+                # Uncertain inside the branch already: keep that reason.
+                inner = None if name in branch.definite else branch.why.get(name)
+                self.why.setdefault(name, inner or why)
+            self.maybe |= branch.maybe
 
     def absorb_all(self, branches: list["_Flow"]) -> None:
         """Merge branches that all ran to completion (PARALLEL)."""
         for branch in branches:
             self.definite |= branch.definite
             self.maybe |= branch.maybe
+            for name, why in branch.why.items():
+                if name not in branch.definite:
+                    self.why.setdefault(name, why)
 
 
 # --- Which names a piece of plan can set (syntactic) ----------------------------
@@ -273,7 +290,8 @@ class _Checker:
             arm = flow.child()
             self.check_block(stmt.orelse, arm)
             arms.append(arm)
-        flow.absorb(arms, exhaustive=stmt.orelse is not None)
+        flow.absorb(arms, exhaustive=stmt.orelse is not None,
+                    why=f"not every branch of the IF on line {stmt.span.line} sets it")
 
     def stmt_Try(self, stmt: A.Try, flow: _Flow) -> None:
         attempt = flow.child()
@@ -281,10 +299,12 @@ class _Checker:
         # The failure may come after any statement of TRY, so in CATCH every
         # name TRY sets is "maybe", none is definite.
         handler = flow.child()
-        handler.maybe |= attempt.maybe
+        handler.maybe_set(attempt.maybe, f"the TRY on line {stmt.span.line} may fail before "
+                                         "setting it")
         handler.set(LAST_ERROR)
         self.check_block(stmt.catch, handler)
-        flow.absorb([attempt, handler], exhaustive=True)
+        flow.absorb([attempt, handler], exhaustive=True,
+                    why=f"the TRY and the CATCH on line {stmt.span.line} do not both set it")
 
     def stmt_Retry(self, stmt: A.Retry, flow: _Flow) -> None:
         if stmt.count < 1:
@@ -292,11 +312,11 @@ class _Checker:
                         hint="write RETRY 3 { … } to run the body up to three times")
         body = flow.child()
         # From the second attempt on, whatever an earlier attempt set may be set.
-        body.maybe |= set(_assignments(stmt.body)) | {LAST_ERROR}
+        body.maybe_set([*_assignments(stmt.body), LAST_ERROR],
+                       f"only an earlier attempt of the RETRY on line {stmt.span.line} sets it")
         self.check_block(stmt.body, body)
         # Going on after RETRY means one attempt ran the whole body.
-        flow.definite |= body.definite
-        flow.maybe |= body.maybe
+        flow.absorb_all([body])
 
     def stmt_Parallel(self, stmt: A.Parallel, flow: _Flow) -> None:
         owners: dict[str, int] = {}
@@ -334,7 +354,8 @@ class _Checker:
                 arms.append(arm)
             else:
                 self.check_stmt(child, flow)
-        flow.absorb(arms, exhaustive=True)
+        flow.absorb(arms, exhaustive=True,
+                    why=f"not every option of the CHOOSE on line {stmt.span.line} sets it")
 
     def stmt_EstimateCost(self, stmt: A.EstimateCost, flow: _Flow) -> None:
         # Costed, never executed: check the body, keep none of what it sets.
@@ -471,18 +492,19 @@ class _Checker:
         where = _at(ref, span)
         name = ref.name
         if name == LAST_ERROR:
-            self.use_last_error(flow.status(name), where)
+            self.use_last_error(flow.status(name)[0], where)
             self.check_builtin_field(ref, where)
             return
         if name in ALWAYS_DEFINED:
             self.check_builtin_field(ref, where)
             return
-        status = flow.status(name)
+        status, why = flow.status(name)
         if status == "definite":
             return
         if status == "maybe":
             self.report(where, f"variable '{name}' may not be set on every path to here",
-                        hint=f"set {name} before the IF/TRY/PARALLEL/CHOOSE, or in every branch",
+                        hint=f"{why}; set {name} before it, or on every path" if why
+                        else f"set {name} before this point on every path",
                         severity="warning")
             return
         if status == "racing":

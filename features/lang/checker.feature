@@ -46,6 +46,7 @@ Feature: The checker finds what the grammar cannot see
       """
       5:6: warning: variable 'config' may not be set on every path to here
       """
+    And the hint at line 5 says "not every branch of the IF on line 2 sets it; set config before it, or on every path"
 
   Scenario: Setting a variable in every branch of IF, TRY and CHOOSE makes it definite
     Given the plan:

@@ -456,3 +456,39 @@ def test_suggestions_have_a_shared_budget_so_huge_plans_stay_linear():
     suggested = [h for h in hints if h.startswith("did you mean")]
     assert 0 < len(suggested) < len(hints)
     assert hints[-1].startswith("set it first: VAR valeu_99 = …")
+
+
+def test_maybe_warnings_say_which_construct_made_the_variable_uncertain():
+    program = parse(textwrap.dedent("""
+        IF true {
+            VAR a = 1
+        }
+        TRY {
+            VAR b = 1
+        } CATCH {
+            LOG "{{b}}"
+        }
+        RETRY 2 {
+            LOG "{{c}}"
+            VAR c = 1
+        }
+        CHOOSE {
+            STEP "x" {
+                IF false {
+                    VAR d = 1
+                }
+            }
+            STEP "y" {
+                VAR e = 1
+            }
+        }
+        LOG "{{a}} {{d}} {{e}}"
+    """).lstrip("\n"))
+    hints = [(d.line, d.hint.split(";")[0]) for d in check(program)]
+    assert hints == [
+        (7, "the TRY on line 4 may fail before setting it"),
+        (10, "only an earlier attempt of the RETRY on line 9 sets it"),
+        (23, "not every branch of the IF on line 1 sets it"),
+        (23, "not every branch of the IF on line 15 sets it"),
+        (23, "not every option of the CHOOSE on line 13 sets it"),
+    ]
