@@ -283,10 +283,17 @@ class _Builder(Transformer):
         return _Clause("TIMEOUT", self._as_duration(value), value)
 
     def as_clause(self, children):
-        return _Clause("AS", children[0].value, children[0])
+        return _Clause("AS", self._variable_name(children[0]), children[0])
 
     def into_clause(self, children):
-        return _Clause("INTO", children[0].value, children[0])
+        return _Clause("INTO", self._variable_name(children[0]), children[0])
+
+    def _variable_name(self, token: Token) -> str:
+        """A name being set (VAR, AS, INTO): keywords are reserved."""
+        if token.value in _RESERVED:
+            self.ctx.error(token.line, token.column,
+                           f"'{token.value}' is a keyword, not a variable name", "choose another name")
+        return token.value
 
     def _as_duration(self, value):
         """A quoted duration in a duration position becomes a Duration; any
@@ -323,7 +330,7 @@ class _Builder(Transformer):
 
     def read(self, children):
         keyword, path, name = children
-        return Read(path, name.value, span=_span(keyword, name))
+        return Read(path, self._variable_name(name), span=_span(keyword, name))
 
     def assert_stmt(self, children):
         return Assert(children[1], span=_span(children[0], children[1]))
@@ -347,10 +354,7 @@ class _Builder(Transformer):
 
     def var(self, children):
         keyword, name, value = children
-        if name.value in _RESERVED:
-            self.ctx.error(name.line, name.column,
-                           f"'{name.value}' is a keyword, not a variable name", "choose another name")
-        return Var(name.value, value, span=_span(keyword, value))
+        return Var(self._variable_name(name), value, span=_span(keyword, value))
 
     def log(self, children):
         return Log(children[1], span=_span(children[0], children[1]))

@@ -47,6 +47,9 @@ CASES = [
     ('@\nRUN "x"', (1, 1), "a directive needs a name", "@persona"),
     ('WRITE "a" <<', (1, 11), "'<<' must be followed by the heredoc's delimiter", "<<EOF"),
     ('@persona\nRUN "x"', (1, 9), "expected a value or condition after @persona", None),
+    ('RUN "x" AS TIMEOUT', (1, 12), "'TIMEOUT' is a keyword, not a variable name", None),
+    ('READ "f" AS FILE', (1, 13), "'FILE' is a keyword, not a variable name", None),
+    ('PROMPT_AGENT "p" INTO STEP', (1, 23), "'STEP' is a keyword, not a variable name", None),
     ('VAR x = True', (1, 9), None, None),  # only the position is pinned: 'True' is a name
 ]
 

@@ -269,3 +269,11 @@ def test_parsing_from_many_threads_gives_the_same_trees_and_leaves_gc_on():
         results = list(pool.map(parse, sources))
     assert results == expected
     assert gc.isenabled()
+
+
+def test_keywords_may_be_object_keys_and_fields():
+    """Reserved for variable names only: a keyword where no keyword can
+    stand is a name, as Lark's contextual lexer reads it."""
+    assert [key for key, _ in only('@env {TIMEOUT: "5", FILE: "x"}').value.entries] == ["TIMEOUT", "FILE"]
+    assert only("ASSERT build.EXISTS == 1").condition.left == Ref("build", ("EXISTS",))
+    assert parser_module.parse('@env {TIMEOUT: "5"}', fast=False) == parse('@env {TIMEOUT: "5"}')
