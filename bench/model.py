@@ -242,6 +242,10 @@ def learn(impl: str, steps: int, eval_windows: int) -> dict:
         def batch_loss(x, y):
             return ours.loss(x, y, train=False)
     else:
+        # Only the loss is compared here, and on a busy machine PyTorch on two
+        # threads can be several times slower than on one (see the throughput
+        # figures): train it on the faster single thread.
+        torch.set_num_threads(1)
         theirs = TorchLM(cfg, ours.params)
         opt = theirs.optimizer(LEARN["lr"], LEARN["weight_decay"])
         params = list(theirs.params.values())
