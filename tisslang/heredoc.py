@@ -60,6 +60,8 @@ def normalise_newlines(source: str) -> str:
 
 
 def prescan(source: str, path: str) -> Prescanned:
+    """The text for the grammar (header and heredoc bodies blanked), with
+    the header pairs, the heredoc bodies and any problems found on the way."""
     source = normalise_newlines(source)
     if source.startswith("\ufeff"):  # a UTF-8 byte-order mark is not content
         source = source[1:]
