@@ -471,7 +471,7 @@ class _Checker:
             if not isinstance(value, A.Template):  # an interpolated string is checked at run time
                 self.report(where, f"{what} needs a duration", hint=hint)
             return
-        seconds = parse_duration(text.strip())
+        seconds = parse_duration(text)
         if seconds is None:
             self.report(where, f'invalid duration "{text}" for {what}', hint=hint)
         elif seconds <= 0:
