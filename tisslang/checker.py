@@ -4,9 +4,11 @@
 position. The rules:
 
 - a variable used but never set on any path is an error; one set on some paths
-  but not all is a warning. The analysis follows control flow through IF/ELSE,
-  TRY/CATCH, RETRY, PARALLEL, CHOOSE and ESTIMATE_COST (which never executes
-  its body, so it sets nothing);
+  but not all is a warning whose hint names the construct that made it
+  uncertain; reading what another PARALLEL branch sets is a warning (a race).
+  The analysis follows control flow through IF/ELSE, TRY/CATCH, RETRY,
+  PARALLEL, CHOOSE and ESTIMATE_COST (which never executes its body, so it
+  sets nothing);
 - ``LAST_RUN``, ``LAST_PROMPT``, ``LAST_REVIEW``, ``LAST_COST`` and ``BUDGET``
   are always defined. The others follow the flow like variables, set where the
   runtime sets them: ``LAST_ERROR`` on entering CATCH and between RETRY
