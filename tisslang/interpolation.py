@@ -88,7 +88,7 @@ def _interpolation(inside: str, line: int, col: int, end_col: int) -> Interpolat
     match = _HOLE.match(inside)
     if not match:
         raise TemplateError(
-            col, f"malformed interpolation '{{{{{inside}}}}}'",
+            col, f"malformed interpolation '{{{{{_shorten(inside)}}}}}'",
             "an interpolation holds a name, optionally with fields and filters: "
             "{{name}}, {{build.STDOUT}}, {{x | trim}}")
     names = [n.strip() for n in match.group("ref").split(".")]
@@ -105,6 +105,10 @@ def _interpolation(inside: str, line: int, col: int, end_col: int) -> Interpolat
     span = Span(line, col, line, end_col)
     ref = Ref(names[0], tuple(names[1:]), span=span)
     return Interpolation(ref, filters, span=span)
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _decode(chunk: str, col: int) -> str:
