@@ -120,15 +120,16 @@ def _order(name: str):
 
 
 def describe_token(token: Token) -> str:
+    value = token.value if len(token.value) <= 40 else token.value[:39] + "…"
     if token.type == "$END":
         return "the end of the file"
     if token.type == "_NL":
         return "the end of the line"
     if token.type == "STRING":
-        return f"the string {token.value}"
+        return f"the string {value}"
     if token.type == "HEREDOC":
-        return f"the heredoc {token.value}"
-    return f"'{token.value}'"
+        return f"the heredoc {value}"
+    return f"'{value}'"
 
 
 def statement_keyword(state) -> Token | None:
