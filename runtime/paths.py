@@ -11,37 +11,29 @@ import os
 import threading
 from pathlib import Path, PurePosixPath
 
-from .errors import RunError
+from tisslang.paths import RELATIVE_HINT, RUN_FOLDER, path_problem
 
-RESERVED = ".tiss"
+from .errors import RunError
 
 
 def confine(workspace: Path, name: str, line: int = 0) -> Path:
     """Return the real path of workspace file ``name`` or raise RunError."""
-    if not name or not name.strip():
-        raise RunError("empty file path", line, hint='name a file relative to the workspace, e.g. "out/result.txt"')
-    pure = PurePosixPath(name)
-    if pure.is_absolute() or name.startswith("~"):
-        raise RunError(f"path {name!r} is absolute; files must be inside the workspace", line,
-                       hint="use a path relative to the workspace root")
-    parts = [p for p in pure.parts if p not in ("", ".")]
-    depth = 0
-    for part in parts:
-        depth += -1 if part == ".." else 1
-        if depth < 0:
-            raise RunError(f"path {name!r} leaves the workspace through '..'", line,
-                           hint="use a path relative to the workspace root, without climbing above it")
+    problem = path_problem(name)
+    if problem:
+        message, hint = problem
+        raise RunError(message, line, hint=hint)
+    parts = [p for p in PurePosixPath(name).parts if p not in ("", ".")]
     root = Path(os.path.realpath(workspace))
     target = Path(os.path.realpath(root.joinpath(*parts))) if parts else root
     if target != root and root not in target.parents:
-        raise RunError(f"path {name!r} leads outside the workspace through a symlink", line,
+        raise RunError(f'path "{name}" leads outside the workspace through a symlink', line,
                        hint="copy the file into the workspace instead of linking to it")
     relative = target.relative_to(root).parts
-    if relative and relative[0] == RESERVED:
-        raise RunError(f"path {name!r} is inside {RESERVED}/, the run folder, which plans cannot use", line,
-                       hint=f"choose another folder than {RESERVED}/")
+    if relative and relative[0] == RUN_FOLDER:
+        raise RunError(f'path "{name}" is inside {RUN_FOLDER}/, the run folder, which plans cannot use', line,
+                       hint=f"choose another folder than {RUN_FOLDER}/")
     if target == root:
-        raise RunError(f"path {name!r} is the workspace itself, not a file", line)
+        raise RunError(f'path "{name}" is the workspace itself, not a file', line, hint=RELATIVE_HINT)
     return target
 
 

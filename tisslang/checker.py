@@ -34,7 +34,6 @@ whole check is linear in the size of the plan (times the nesting depth).
 from __future__ import annotations
 
 import heapq
-import posixpath
 import re
 import sys
 from collections import Counter
@@ -46,6 +45,7 @@ from typing import Union
 from . import ast as A
 from .errors import Diagnostic
 from .hints import did_you_mean
+from .paths import path_problem
 from .parser import parse_duration
 
 ALWAYS_DEFINED = frozenset({"LAST_RUN", "LAST_PROMPT", "LAST_REVIEW", "LAST_COST", "BUDGET"})
@@ -63,9 +63,6 @@ BUILTIN_FIELDS = {
 }
 KNOWN_DIRECTIVES = ("persona", "output", "language", "timeout", "image", "env",
                     "max_output", "network")
-
-# The run folder in every workspace (ARCHITECTURE.md "Run folder"), never a plan's file.
-RUN_FOLDER = ".tiss"
 
 # How many name comparisons did-you-mean hints may cost in one check
 # (see suggest_variable).
@@ -609,22 +606,10 @@ class _Checker:
         text = _constant_text(path)
         if text is None:
             return
-        where = _at(path, span)
-        relative = "write it relative to the workspace root, e.g. \"out/report.txt\""
-        normal = posixpath.normpath(text) if text.strip() else ""
-        if not normal:
-            self.report(where, "empty file path", hint=relative)
-        elif text.startswith(("/", "~")):
-            self.report(where, f'path "{text}" is absolute; plans only reach their workspace',
-                        hint=relative)
-        elif normal.split("/")[0] == "..":
-            self.report(where, f'path "{text}" leaves the workspace',
-                        hint="paths are relative to the workspace root and cannot go above it")
-        elif normal == ".":
-            self.report(where, f'path "{text}" is the workspace itself, not a file', hint=relative)
-        elif normal.split("/")[0] == RUN_FOLDER:
-            self.report(where, f'path "{text}" is inside {RUN_FOLDER}/, the run folder, '
-                               "which plans cannot use", hint=f"choose another folder than {RUN_FOLDER}/")
+        problem = path_problem(text)
+        if problem:
+            message, hint = problem
+            self.report(_at(path, span), message, hint=hint)
 
     def check_regex(self, pattern: A.Expr, span: A.Span) -> None:
         text = _constant_text(pattern)

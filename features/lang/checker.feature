@@ -152,8 +152,8 @@ Feature: The checker finds what the grammar cannot see
       | CHOOSE { STEP "only" { RUN "x" } } | 1:1: error: CHOOSE needs at least two options, found 1           |
       | RUN "x" AS LAST_RUN                | 1:1: error: 'LAST_RUN' is built in and cannot be set              |
       | ASSERT LAST_RUN.EXIT == 0          | 1:8: error: LAST_RUN has no field 'EXIT'                         |
-      | WRITE "/etc/motd" "hi"             | 1:7: error: path "/etc/motd" is absolute; plans only reach their workspace |
-      | READ "../notes.txt" AS notes       | 1:6: error: path "../notes.txt" leaves the workspace             |
+      | WRITE "/etc/motd" "hi"             | 1:7: error: path "/etc/motd" is absolute; files must be inside the workspace |
+      | READ "../notes.txt" AS notes       | 1:6: error: path "../notes.txt" leaves the workspace through '..' |
 
   Scenario: The budget key gets a did-you-mean hint
     Given the plan:

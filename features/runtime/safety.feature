@@ -47,7 +47,8 @@ Feature: Data never becomes shell syntax, and files stay in the workspace
     Given a symlink "link" in the workspace pointing to "elsewhere/"
     And the plan:
       """
-      WRITE "<path>" "evil"
+      VAR target = "<path>"
+      WRITE "{{target}}" "evil"
       """
     When I run the plan
     Then the run fails
@@ -61,6 +62,23 @@ Feature: Data never becomes shell syntax, and files stay in the workspace
       | a/../../escaped.txt | leaves the workspace through '..'    |
       | link/evil.txt       | leads outside the workspace          |
       | .tiss/runs/x        | inside .tiss/                        |
+
+  Scenario Outline: A constant path that leaves the workspace is refused before anything runs
+    Given the plan:
+      """
+      RUN "touch ran.txt"
+      WRITE "<path>" "evil"
+      """
+    When I try to run the plan
+    Then it is refused before it starts with "<message>"
+    And the workspace file "ran.txt" does not exist
+    And nothing was written outside the workspace
+
+    Examples:
+      | path                | message                           |
+      | $OUTSIDE/evil.txt   | is absolute                       |
+      | ../escaped.txt      | leaves the workspace through '..' |
+      | .tiss/runs/x        | inside .tiss/                     |
 
   Scenario: A symlinked file pointing outside cannot be read
     Given a symlink "secret" in the workspace pointing to "outside.txt"

@@ -355,10 +355,10 @@ def test_valid_directive_values(line):
 
 
 @pytest.mark.parametrize("statement, message", [
-    ('WRITE "/etc/motd" "x"', 'error: path "/etc/motd" is absolute; plans only reach their workspace'),
-    ('READ "../secret" AS s', 'error: path "../secret" leaves the workspace'),
-    ('APPEND "logs/../../x" "y"', 'error: path "logs/../../x" leaves the workspace'),
-    ('ASSERT FILE "~/x" EXISTS', 'error: path "~/x" is absolute; plans only reach their workspace'),
+    ('WRITE "/etc/motd" "x"', 'error: path "/etc/motd" is absolute; files must be inside the workspace'),
+    ('READ "../secret" AS s', 'error: path "../secret" leaves the workspace through \'..\''),
+    ('APPEND "logs/../../x" "y"', 'error: path "logs/../../x" leaves the workspace through \'..\''),
+    ('ASSERT FILE "~/x" EXISTS', 'error: path "~/x" is absolute; files must be inside the workspace'),
     ('WRITE "" "x"', "error: empty file path"),
     ('READ "a/.." AS a', 'error: path "a/.." is the workspace itself, not a file'),
     ('WRITE ".tiss/runs/x" "y"', 'error: path ".tiss/runs/x" is inside .tiss/, the run folder, '

@@ -9,6 +9,7 @@ import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from runtime import resume_run
+from tisslang import TissSyntaxError
 from runtime.review import Answer
 
 from .conftest import ScriptedModel, events_of
@@ -79,6 +80,14 @@ def when_run(world, plan, tmp_path):
     world["outcome"] = world["run"](plan, **world["options"])
 
 
+@when("I try to run the plan")
+def when_try_run(world, plan, tmp_path):
+    plan = plan.replace("$OUTSIDE", str(tmp_path))
+    with pytest.raises(TissSyntaxError) as refused:
+        world["run"](plan, **world["options"])
+    world["refused"] = refused.value
+
+
 @when(parsers.parse('I resume it with verdict "{verdict}"'))
 def when_resume_with(world, verdict):
     outcome = world["outcome"]
@@ -125,6 +134,11 @@ def then_variable_unset(world, name):
 @then(parsers.parse('the error says "{text}"'))
 def then_error(world, text):
     assert _unescape(text) in (world["outcome"].error or ""), world["outcome"].error
+
+
+@then(parsers.parse('it is refused before it starts with "{text}"'))
+def then_refused(world, text):
+    assert _unescape(text) in str(world["refused"]), str(world["refused"])
 
 
 @then(parsers.parse('the workspace file "{name}" is "{text}"'))

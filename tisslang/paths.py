@@ -1,0 +1,33 @@
+"""The lexical rules of workspace paths (TISSLANG.md §8), shared by the
+checker (for constant paths, before anything runs) and the runtime (for every
+path, before it also resolves symlinks on the real filesystem)."""
+
+from __future__ import annotations
+
+import posixpath
+
+# The run folder in every workspace (ARCHITECTURE.md "Run folder"), never a plan's file.
+RUN_FOLDER = ".tiss"
+
+RELATIVE_HINT = 'write it relative to the workspace root, e.g. "out/report.txt"'
+
+
+def path_problem(name: str) -> tuple[str, str] | None:
+    """Why ``name`` cannot name a workspace file, as (message, hint), or None
+    when it is fine as far as its spelling goes."""
+    if not name.strip():
+        return "empty file path", RELATIVE_HINT
+    quoted = f'path "{name}"'
+    if name.startswith(("/", "~")):
+        return f"{quoted} is absolute; files must be inside the workspace", RELATIVE_HINT
+    normal = posixpath.normpath(name)
+    first = normal.split("/")[0]
+    if first == "..":
+        return (f"{quoted} leaves the workspace through '..'",
+                "paths are relative to the workspace root and cannot go above it")
+    if normal == ".":
+        return f"{quoted} is the workspace itself, not a file", RELATIVE_HINT
+    if first == RUN_FOLDER:
+        return (f"{quoted} is inside {RUN_FOLDER}/, the run folder, which plans cannot use",
+                f"choose another folder than {RUN_FOLDER}/")
+    return None
