@@ -76,6 +76,7 @@ def _report(diagnostics: list[Diagnostic], source: str | None = None) -> None:
 
 def cmd_check(args) -> int:
     from . import parse
+    from .checker import check
 
     status = EXIT_OK
     for name in args.files:
@@ -90,34 +91,15 @@ def cmd_check(args) -> int:
             _report(exc.diagnostics)
             status = EXIT_ERROR
             continue
-        findings = _run_checker(program)
+        findings = check(program)
         _report(findings, source)
         if any(d.severity == "error" for d in findings):
             status = EXIT_ERROR
     return status
 
 
-def _run_checker(program) -> list[Diagnostic]:
-    try:
-        from .checker import check
-    except ModuleNotFoundError as exc:
-        if exc.name != "tisslang.checker":
-            raise
-        print(f"{program.path}: warning: the static checker is not installed; "
-              "only the syntax was checked", file=sys.stderr)
-        return []
-    return list(check(program))
-
-
 def cmd_fmt(args) -> int:
-    try:
-        from .formatter import format_source
-    except ModuleNotFoundError as exc:
-        if exc.name != "tisslang.formatter":
-            raise
-        print("tiss fmt: error: the formatter (tisslang/formatter.py) is not installed",
-              file=sys.stderr)
-        return EXIT_ERROR
+    from .formatter import format_source
 
     status = EXIT_OK
     for name in args.files:
