@@ -17,7 +17,7 @@ import numpy as np
 
 from model.parameters import ParamStore
 from model.positions import RotaryEmbedding, apply_rope, apply_rope_backward
-from model.threads import one_blas_thread
+from model.threads import split_batch
 
 
 class CausalSelfAttention:
@@ -83,27 +83,35 @@ class CausalSelfAttention:
         if cache is not None:
             k, v = cache.store(layer, k, v)                  # (B, K, S, hd)
 
-        with one_blas_thread():  # tiny per-head GEMMs: see model/threads.py
-            y, probs = self._attend(q, k, v, B, T, allowed)  # (B, K, G*T, hd)
+        y = np.empty(q.shape, dtype=q.dtype)                 # (B, K, G*T, hd)
+        probs = np.empty(q.shape[:3] + (k.shape[2],), dtype=q.dtype)  # (B, K, G*T, S)
+
+        def attend_rows(b):  # the tiny per-head GEMMs: see model/threads.py
+            self._attend(q[b], k[b], v[b], None if allowed is None else allowed[b],
+                         out=(y[b], probs[b]))
+
+        split_batch(attend_rows, B)
         y = self._merge_queries(y, B, T).reshape(B * T, H * self.hd)
         if keep:
             self.saved = (x, w_qkv, q, k, v, probs, y, rotations)
         return y @ self.store.params[self.wo]               # (B*T, C)
 
-    def _attend(self, q, k, v, B, T, allowed):
-        """softmax(q k^T + mask) v for each head, with the probabilities."""
-        scores = q @ k.transpose(0, 1, 3, 2)                 # (B, K, G*T, S)
-        S = scores.shape[-1]
-        grouped = scores.reshape(B, self.K, self.G, T, S)    # a view
+    def _attend(self, q, k, v, allowed, out):
+        """y = softmax(q k^T + mask) v for each head, written into out = (y, probs);
+        q (b, K, G*T, hd), k and v (b, K, S, hd)."""
+        y, probs = out
+        b, T, S = q.shape[0], q.shape[2] // self.G, k.shape[2]
+        scores = np.matmul(q, k.transpose(0, 1, 3, 2), out=probs)   # (b, K, G*T, S)
+        grouped = scores.reshape(b, self.K, self.G, T, S)    # a view
         if allowed is None:
             grouped += self._causal_mask(T)
         else:
             np.copyto(grouped, -np.inf, where=~allowed[:, :, None])
         # softmax over keys, stable: subtract the row max first
         scores -= scores.max(axis=-1, keepdims=True)
-        probs = np.exp(scores, out=scores)
-        probs /= probs.sum(axis=-1, keepdims=True)
-        return probs @ v, probs
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=-1, keepdims=True)
+        np.matmul(scores, v, out=y)
 
     def backward(self, dout: np.ndarray, B: int, T: int) -> np.ndarray:
         x, w_qkv, q, k, v, probs, y, rotations = self.saved
@@ -112,8 +120,14 @@ class CausalSelfAttention:
         np.matmul(y.T, dout, out=g[self.wo])                 # (H*hd, C)
         dy = self._split_queries((dout @ p[self.wo].T).reshape(B, T, H, hd), B, T)
 
-        with one_blas_thread():
-            dq, dk, dv = self._attend_backward(dy, q, k, v, probs)
+        dq = np.empty(q.shape, dtype=q.dtype)                # (B, K, G*T, hd)
+        dk = np.empty(k.shape, dtype=q.dtype)                # (B, K, T, hd)
+        dv = np.empty(v.shape, dtype=q.dtype)
+
+        def backward_rows(b):
+            self._attend_backward(dy[b], q[b], k[b], v[b], probs[b], out=(dq[b], dk[b], dv[b]))
+
+        split_batch(backward_rows, B)
         dq = self._merge_queries(dq, B, T) * self.scale      # (B, T, H, hd)
         dqk = np.concatenate([dq, dk.transpose(0, 2, 1, 3)], axis=2)   # (B, T, H+K, hd)
         if self.rope is not None:
@@ -127,17 +141,16 @@ class CausalSelfAttention:
         return dqkv @ w_qkv.T                                # (B*T, C)
 
     @staticmethod
-    def _attend_backward(dy, q, k, v, probs):
-        """Gradients of y = softmax(q k^T + mask) v given dy, per head:
-        dq (B, K, G*T, hd), dk and dv (B, K, T, hd)."""
+    def _attend_backward(dy, q, k, v, probs, out):
+        """Gradients of y = softmax(q k^T + mask) v given dy, per head, written
+        into out = (dq (b, K, G*T, hd), dk (b, K, T, hd), dv (b, K, T, hd))."""
+        dq, dk, dv = out
         # y = P @ v:  dP = dy @ v^T,  dv = P^T @ dy (sums the group for free)
-        dprobs = dy @ v.transpose(0, 1, 3, 2)                # (B, K, G*T, T)
-        dv = probs.transpose(0, 1, 3, 2) @ dy                # (B, K, T, hd)
+        dscores = dy @ v.transpose(0, 1, 3, 2)               # dP: (b, K, G*T, T)
+        np.matmul(probs.transpose(0, 1, 3, 2), dy, out=dv)
         # softmax: dS = P * (dP - sum_j dP_j P_j)
-        dscores = dprobs
-        dscores -= np.einsum("bkij,bkij->bki", dprobs, probs)[..., None]
+        dscores -= np.einsum("bkij,bkij->bki", dscores, probs)[..., None]
         dscores *= probs
         # S = q' @ k^T with q' = q / sqrt(hd):  dq' = dS @ k,  dk = dS^T @ q'
-        dq = dscores @ k                                     # (B, K, G*T, hd)
-        dk = dscores.transpose(0, 1, 3, 2) @ q               # (B, K, T, hd)
-        return dq, dk, dv
+        np.matmul(dscores, k, out=dq)
+        np.matmul(dscores.transpose(0, 1, 3, 2), q, out=dk)

@@ -4,7 +4,9 @@ Two findings on a small, shared machine (2 cores):
 
 * Attention multiplies B * heads tiny matrices (T x hd by hd x T). Splitting
   each of those GEMMs over BLAS threads costs more in wake-ups and barriers
-  than it saves, so they always run on one thread (``one_blas_thread``).
+  than it saves. Instead ``split_batch`` gives each thread its own rows of the
+  batch, and every GEMM inside runs on one BLAS thread (NumPy releases the
+  GIL in BLAS calls and ufuncs, so Python threads really run in parallel).
 * The big projection GEMMs gain from two threads on an idle machine, but when
   other processes keep the cores busy, a thread waiting at a barrier may not
   get a core for milliseconds and a step gets several times slower.
@@ -15,6 +17,7 @@ Two findings on a small, shared machine (2 cores):
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -22,6 +25,7 @@ import numpy as np
 _blas = None      # threadpoolctl controllers of the BLAS libraries, found on first use
 _default = 1      # their thread count at first use
 _current = None   # the count TissLM set last (None: the default)
+_pool = None      # worker threads for split_batch, started on first use
 
 
 def _controllers():
@@ -60,6 +64,26 @@ def one_blas_thread():
     finally:
         for c in controllers:
             c.set_num_threads(_current or _default)
+
+
+def split_batch(work, batch_size: int) -> None:
+    """Call work(rows) for contiguous slices of range(batch_size), one per
+    thread in use (the count set by ``set_blas_threads``), each with a
+    single-threaded BLAS. ``work`` must write only its own rows."""
+    global _pool
+    _controllers()
+    n = max(1, min(_current or _default, batch_size))
+    slices = [slice(i * batch_size // n, (i + 1) * batch_size // n) for i in range(n)]
+    with one_blas_thread():
+        if n == 1:
+            work(slices[0])
+            return
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_default, thread_name_prefix="tisslm")
+        others = [_pool.submit(work, rows) for rows in slices[1:]]
+        work(slices[0])
+        for future in others:
+            future.result()
 
 
 class ThreadChooser:
