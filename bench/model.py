@@ -179,7 +179,7 @@ def training_throughput(cfg_kwargs, steps: int, rounds: int) -> dict:
     contenders = {"numpy": step_ours, "torch": step_theirs, "torch_1thread": step_theirs_one_thread}
     for fn in contenders.values():  # warm up: first-call allocations, thread pools
         fn()
-    # TissLM times its first steps with each BLAS thread count (model/threads.py;
+    # TissLM times its first steps with each worker thread count (model/threads.py;
     # it re-checks every 100 steps): measure the steady state after that
     for _ in range(ours.threads.probes * len(ours.threads.candidates)):
         step_ours()
@@ -202,7 +202,7 @@ def training_throughput(cfg_kwargs, steps: int, rounds: int) -> dict:
         "torch_1thread_tokens_per_s": tokens / per_step["torch_1thread"],
         "ratio": per_step["torch"] / per_step["numpy"],
         "ratio_vs_torch_1thread": per_step["torch_1thread"] / per_step["numpy"],
-        "numpy_blas_threads": ours.threads.chosen,
+        "numpy_threads": ours.threads.chosen,
     }
 
 
@@ -338,14 +338,14 @@ def run(quick: bool, log) -> dict:
             f"{figures['torch_tokens_per_s']:,.0f} tok/s, ratio {figures['ratio']:.2f}x; "
             f"PyTorch on 1 thread {figures['torch_1thread_tokens_per_s']:,.0f} tok/s, "
             f"ratio {figures['ratio_vs_torch_1thread']:.2f}x (TissLM chose "
-            f"{figures['numpy_blas_threads']} BLAS thread(s) for its projections)")
+            f"{figures['numpy_threads']} worker thread(s))")
         prefix = "train" if label == "4L/d128" else "train_large"
         out[f"{prefix}_tokens_per_s"] = figures["numpy_tokens_per_s"]
         out[f"{prefix}_torch_tokens_per_s"] = figures["torch_tokens_per_s"]
         out[f"{prefix}_ratio_vs_torch"] = figures["ratio"]
         out[f"{prefix}_torch_1thread_tokens_per_s"] = figures["torch_1thread_tokens_per_s"]
         out[f"{prefix}_ratio_vs_torch_1thread"] = figures["ratio_vs_torch_1thread"]
-        out[f"{prefix}_blas_threads"] = figures["numpy_blas_threads"]
+        out[f"{prefix}_threads"] = figures["numpy_threads"]
 
     steps, windows = (40, 16) if quick else (1500, 256)
     mine = learn_numpy_in_child(steps, windows)

@@ -17,7 +17,7 @@ import numpy as np
 
 from model.parameters import ParamStore
 from model.positions import RotaryEmbedding, apply_rope, apply_rope_backward
-from model.threads import split_batch
+from model.threads import one_blas_thread
 
 
 class CausalSelfAttention:
@@ -86,11 +86,8 @@ class CausalSelfAttention:
         y = np.empty(q.shape, dtype=q.dtype)                 # (B, K, G*T, hd)
         probs = np.empty(q.shape[:3] + (k.shape[2],), dtype=q.dtype)  # (B, K, G*T, S)
 
-        def attend_rows(b):  # the tiny per-head GEMMs: see model/threads.py
-            self._attend(q[b], k[b], v[b], None if allowed is None else allowed[b],
-                         out=(y[b], probs[b]))
-
-        split_batch(attend_rows, B)
+        with one_blas_thread():  # tiny per-head GEMMs: see model/threads.py
+            self._attend(q, k, v, allowed, out=(y, probs))
         y = self._merge_queries(y, B, T).reshape(B * T, H * self.hd)
         if keep:
             self.saved = (x, w_qkv, q, k, v, probs, y, rotations)
@@ -124,10 +121,8 @@ class CausalSelfAttention:
         dk = np.empty(k.shape, dtype=q.dtype)                # (B, K, T, hd)
         dv = np.empty(v.shape, dtype=q.dtype)
 
-        def backward_rows(b):
-            self._attend_backward(dy[b], q[b], k[b], v[b], probs[b], out=(dq[b], dk[b], dv[b]))
-
-        split_batch(backward_rows, B)
+        with one_blas_thread():
+            self._attend_backward(dy, q, k, v, probs, out=(dq, dk, dv))
         dq = self._merge_queries(dq, B, T) * self.scale      # (B, T, H, hd)
         dqk = np.concatenate([dq, dk.transpose(0, 2, 1, 3)], axis=2)   # (B, T, H+K, hd)
         if self.rope is not None:

@@ -13,6 +13,12 @@ Usage::
 
     cache = m.new_cache(batch_size, max_len)
     logits = m.forward_cached(ids_new, cache, pad_mask=None)
+
+Training splits each batch into ``SHARDS`` groups of rows, each run by its own
+copy of the layers (``Network``) over the same weights, in parallel threads
+when that is faster (model/threads.py): data parallelism over the cores.
+The split depends only on the batch size, so results do not depend on the
+number of threads.
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ from model.loss import cross_entropy
 from model.norm import make_norm
 from model.parameters import ParamStore
 from model.positions import RotaryEmbedding, sinusoidal_table
-from model.threads import ThreadChooser
+from model.threads import ThreadChooser, default_threads, in_parallel, one_blas_thread
+
+SHARDS = 2  # training batches are split in (at most) this many groups of rows
 
 
 class Block:
@@ -85,30 +93,100 @@ class Block:
         return mask
 
 
+class Network:
+    """The layers, bound to one ParamStore; forward keeps what backward needs."""
+
+    def __init__(self, cfg: ModelConfig, store: ParamStore, rng: np.random.Generator) -> None:
+        self.cfg, self.store = cfg, store
+        self.tok_emb = Embedding(store, "tok_emb", cfg.vocab_size, cfg.d_model, rng)
+        self.pos_table = None
+        rope = None
+        if cfg.positions == "rope":
+            rope = RotaryEmbedding(cfg.head_dim, cfg.context_length, cfg.rope_base, store.dtype)
+        elif cfg.positions == "sinusoidal":
+            self.pos_table = sinusoidal_table(cfg.context_length, cfg.d_model, store.dtype)
+        else:
+            store.normal("pos_emb", (cfg.context_length, cfg.d_model), 0.02, rng)
+        self.blocks = [Block(cfg, store, i, rng, rope) for i in range(cfg.n_layers)]
+        self.norm_f = make_norm(cfg.norm, store, "norm_f", cfg.d_model, cfg.norm_eps)
+        if not cfg.tied_embeddings:
+            store.normal("lm_head", (cfg.d_model, cfg.vocab_size), 0.02, rng)
+        self.saved = None
+
+    def output_matrix(self) -> np.ndarray:
+        """(C, V): the tied embedding transposed, or the separate lm_head."""
+        if self.cfg.tied_embeddings:
+            return self.store.params["tok_emb"].T
+        return self.store.params["lm_head"]
+
+    def logits(self, ids, positions=None, cache=None, allowed=None, keep=False, rng=None):
+        """ids (B, T) -> logits rows (B*T, V), and the final hidden rows h (B*T, C)."""
+        B, T = ids.shape
+        x = self.tok_emb.forward(ids).reshape(B * T, -1)
+        if self.pos_table is not None or "pos_emb" in self.store.params:
+            table = self.pos_table if self.pos_table is not None else self.store.params["pos_emb"]
+            pos = table[:T] if positions is None else table[positions]       # (T|B,T, C)
+            x = (x.reshape(B, T, -1) + pos).reshape(B * T, -1)
+        mask_emb = None
+        if rng is not None and self.cfg.dropout > 0.0:
+            mask_emb = dropout_mask(x.shape, self.cfg.dropout, rng, x.dtype)
+            x = x * mask_emb
+        for block in self.blocks:
+            x = block.forward(x, B, T, positions, cache, allowed, keep, rng)
+        h = self.norm_f.forward(x, keep)
+        if keep:
+            self.saved = (ids, h, mask_emb)
+        return h @ self.output_matrix()
+
+    def loss(self, ids, targets, rng) -> float:
+        """Mean cross-entropy over the valid targets of these rows; keeps dL/dlogits."""
+        logits = self.logits(ids, keep=True, rng=rng)                        # (B*T, V)
+        value, self.dlogits = cross_entropy(logits, targets.reshape(-1),
+                                            self.cfg.label_smoothing)
+        return value
+
+    def backward(self) -> None:
+        """Fill this network's grads for its last ``loss`` (overwriting)."""
+        ids, h, mask_emb = self.saved
+        dlogits = self.dlogits
+        self.saved = self.dlogits = None
+        B, T = ids.shape
+        grads = self.store.grads
+        # logits = h @ W_out
+        if self.cfg.tied_embeddings:
+            d_out = dlogits.T @ h                                            # (V, C)
+        else:
+            d_out = np.matmul(h.T, dlogits, out=grads["lm_head"])            # (C, V)
+        dx = dlogits @ self.output_matrix().T                                # (B*T, C)
+        dx = self.norm_f.backward(dx)
+        for block in reversed(self.blocks):
+            dx = block.backward(dx, B, T)
+        if mask_emb is not None:
+            dx *= mask_emb
+        if "pos_emb" in grads:
+            np.sum(dx.reshape(B, T, -1), axis=0, out=grads["pos_emb"][:T])
+            grads["pos_emb"][T:] = 0.0
+        self.tok_emb.backward(ids, dx)
+        if self.cfg.tied_embeddings:
+            grads["tok_emb"] += d_out
+
+
 class TissLM:
     def __init__(self, cfg: ModelConfig, seed: int = 0) -> None:
         keep_freed_memory()  # no page faults for re-allocated activations: model/allocator.py
         self.cfg = cfg
         self.dtype = np.dtype(cfg.dtype)
-        rng = np.random.default_rng(seed)
         self._rng = np.random.default_rng(seed + 1)  # dropout, when no rng is given
         self.store = ParamStore(self.dtype)
-        self.tok_emb = Embedding(self.store, "tok_emb", cfg.vocab_size, cfg.d_model, rng)
-        self.pos_table = None
-        rope = None
-        if cfg.positions == "rope":
-            rope = RotaryEmbedding(cfg.head_dim, cfg.context_length, cfg.rope_base, self.dtype)
-        elif cfg.positions == "sinusoidal":
-            self.pos_table = sinusoidal_table(cfg.context_length, cfg.d_model, self.dtype)
-        else:
-            self.store.normal("pos_emb", (cfg.context_length, cfg.d_model), 0.02, rng)
-        self.blocks = [Block(cfg, self.store, i, rng, rope) for i in range(cfg.n_layers)]
-        self.norm_f = make_norm(cfg.norm, self.store, "norm_f", cfg.d_model, cfg.norm_eps)
-        if not cfg.tied_embeddings:
-            self.store.normal("lm_head", (cfg.d_model, cfg.vocab_size), 0.02, rng)
-        self._saved = None
-        self.threads = ThreadChooser()  # BLAS threads per training step: model/threads.py
-        self._step_started = 0.0
+        self.net = Network(cfg, self.store, np.random.default_rng(seed))
+        # more copies of the layers over the same weights, with their own grads
+        # (their initial draws are thrown away)
+        self.shards = [self.net] + [
+            Network(cfg, ParamStore(self.dtype, shared_params=self.store.params),
+                    np.random.default_rng(0))
+            for _ in range(SHARDS - 1)]
+        self.threads = ThreadChooser()  # run shards in parallel or not: model/threads.py
+        self._step = None  # (networks used, weights, start time) between loss and backward
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -121,7 +199,7 @@ class TissLM:
     def num_params(self) -> int:
         return sum(p.size for p in self.params.values())
 
-    # -- forward ---------------------------------------------------------------
+    # -- checks ----------------------------------------------------------------
     def _check_ids(self, ids) -> np.ndarray:
         ids = np.asarray(ids)
         if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
@@ -131,31 +209,12 @@ class TissLM:
             bad = int(ids.max() if ids.max() >= self.cfg.vocab_size else ids.min())
             raise ValueError(f"token id {bad} is outside the vocabulary "
                              f"[0, {self.cfg.vocab_size}); check the tokenizer matches the model")
+        if ids.shape[1] > self.cfg.context_length:
+            raise ValueError(f"sequence of {ids.shape[1]} tokens is longer than the model's "
+                             f"context_length ({self.cfg.context_length})")
         return ids
 
-    def _output_matrix(self) -> np.ndarray:
-        """(C, V): the tied embedding transposed, or the separate lm_head."""
-        if self.cfg.tied_embeddings:
-            return self.params["tok_emb"].T
-        return self.params["lm_head"]
-
-    def _run(self, ids, positions=None, cache=None, allowed=None, keep=False, rng=None):
-        """The shared forward: ids (B, T) -> (final normed rows h (B*T, C),
-        embedding dropout mask or None)."""
-        B, T = ids.shape
-        x = self.tok_emb.forward(ids).reshape(B * T, -1)
-        if self.pos_table is not None or "pos_emb" in self.params:
-            table = self.pos_table if self.pos_table is not None else self.params["pos_emb"]
-            pos = table[:T] if positions is None else table[positions]       # (T|B,T, C)
-            x = (x.reshape(B, T, -1) + pos).reshape(B * T, -1)
-        mask_emb = None
-        if rng is not None and self.cfg.dropout > 0.0:
-            mask_emb = dropout_mask(x.shape, self.cfg.dropout, rng, x.dtype)
-            x = x * mask_emb
-        for block in self.blocks:
-            x = block.forward(x, B, T, positions, cache, allowed, keep, rng)
-        return self.norm_f.forward(x, keep), mask_emb
-
+    # -- forward ---------------------------------------------------------------
     def forward(self, ids, pad_mask=None) -> np.ndarray:
         """Evaluation forward: ids (B, T) -> logits (B, T, V); no dropout.
 
@@ -164,14 +223,10 @@ class TissLM:
         """
         ids = self._check_ids(ids)
         B, T = ids.shape
-        if T > self.cfg.context_length:
-            raise ValueError(f"sequence of {T} tokens is longer than the model's "
-                             f"context_length ({self.cfg.context_length})")
         if pad_mask is not None:
             cache = self.new_cache(B, T)
             return self.forward_cached(ids, cache, pad_mask)
-        h, _ = self._run(ids)
-        return (h @ self._output_matrix()).reshape(B, T, -1)
+        return self.net.logits(ids).reshape(B, T, -1)
 
     # -- training --------------------------------------------------------------
     def loss(self, ids, targets, train: bool = True,
@@ -183,46 +238,44 @@ class TissLM:
         targets = np.asarray(targets)
         if targets.shape != ids.shape:
             raise ValueError(f"targets shape {targets.shape} differs from ids shape {ids.shape}")
-        B, T = ids.shape
-        if T > self.cfg.context_length:
-            raise ValueError(f"sequence of {T} tokens is longer than the model's "
-                             f"context_length ({self.cfg.context_length})")
-        drop_rng = (rng if rng is not None else self._rng) if train else None
-        if train:
-            self.threads.begin_step()
-            self._step_started = time.perf_counter()
-        h, mask_emb = self._run(ids, keep=True, rng=drop_rng)
-        logits = h @ self._output_matrix()                                   # (B*T, V)
-        value, dlogits = cross_entropy(logits, targets.reshape(-1), self.cfg.label_smoothing)
-        self._saved = (ids, h, dlogits, mask_emb)
-        return value
+        started = time.perf_counter()
+        # rows for each shard; a shard whose targets are all ignored sits out
+        B = ids.shape[0]
+        splits = [slice(i * B // SHARDS, (i + 1) * B // SHARDS) for i in range(SHARDS)]
+        splits = [rows for rows in splits if (targets[rows] >= 0).any()] or [slice(0, B)]
+        counts = np.array([(targets[rows] >= 0).sum() for rows in splits], dtype=np.float64)
+        drop_rngs = [None] * len(splits)
+        if train and self.cfg.dropout > 0.0:  # one generator per shard, drawn in order
+            parent = rng if rng is not None else self._rng
+            drop_rngs = [np.random.default_rng(s) for s in parent.integers(0, 2**63, len(splits))]
+        values = [0.0] * len(splits)
+
+        def shard_loss(i):
+            values[i] = self.shards[i].loss(ids[splits[i]], targets[splits[i]], drop_rngs[i])
+
+        workers = self.threads.begin_step() if train else default_threads()
+        with one_blas_thread():
+            in_parallel(shard_loss, len(splits), workers)
+        weights = counts / counts.sum()
+        self._step = (len(splits), weights, started, train)
+        return float(np.dot(weights, values))
 
     def backward(self) -> None:
         """Fill ``grads`` with dL/dparam for the last ``loss`` call (overwriting)."""
-        if self._saved is None:
+        if self._step is None:
             raise RuntimeError("backward() needs a loss(...) call first")
-        ids, h, dlogits, mask_emb = self._saved
-        self._saved = None
-        B, T = ids.shape
-        grads = self.grads
-        # logits = h @ W_out
-        if self.cfg.tied_embeddings:
-            d_out = dlogits.T @ h                                            # (V, C)
-        else:
-            d_out = np.matmul(h.T, dlogits, out=grads["lm_head"])            # (C, V)
-        dx = dlogits @ self._output_matrix().T                               # (B*T, C)
-        dx = self.norm_f.backward(dx)
-        for block in reversed(self.blocks):
-            dx = block.backward(dx, B, T)
-        if mask_emb is not None:
-            dx *= mask_emb
-        if "pos_emb" in grads:
-            np.sum(dx.reshape(B, T, -1), axis=0, out=grads["pos_emb"][:T])
-            grads["pos_emb"][T:] = 0.0
-        self.tok_emb.backward(ids, dx)
-        if self.cfg.tied_embeddings:
-            grads["tok_emb"] += d_out
-        self.threads.end_step(time.perf_counter() - self._step_started)
+        n, weights, started, train = self._step
+        self._step = None
+        with one_blas_thread():
+            in_parallel(lambda i: self.shards[i].backward(), n,
+                        self.threads.workers if train else default_threads())
+        if n > 1:  # the batch mean: weight each shard by its share of the targets
+            for name, g in self.grads.items():
+                g *= weights[0]
+                for shard, w in zip(self.shards[1:n], weights[1:]):
+                    g += w * shard.store.grads[name]
+        if train:
+            self.threads.end_step(time.perf_counter() - started)
 
     # -- generation ------------------------------------------------------------
     def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
@@ -251,6 +304,6 @@ class TissLM:
             raise CacheFullError(f"position {int(positions.max())} is beyond the model's "
                                  f"context_length ({self.cfg.context_length})")
         allowed = cache.attention_mask(t)
-        h, _ = self._run(ids_new, positions, cache, allowed)
+        logits = self.net.logits(ids_new, positions, cache, allowed)
         cache.commit(pad_mask)
-        return (h @ self._output_matrix()).reshape(B, t, -1)
+        return logits.reshape(B, t, -1)

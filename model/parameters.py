@@ -14,12 +14,18 @@ import numpy as np
 class ParamStore:
     """The model's ``params`` and ``grads`` dicts, plus the dtype they use."""
 
-    def __init__(self, dtype: np.dtype) -> None:
+    def __init__(self, dtype: np.dtype, shared_params: dict | None = None) -> None:
+        """With ``shared_params``, layers built on this store use those arrays
+        (the values they propose are ignored) and get gradients of their own."""
         self.dtype = np.dtype(dtype)
-        self.params: dict[str, np.ndarray] = {}
+        self.sharing = shared_params is not None
+        self.params: dict[str, np.ndarray] = {} if shared_params is None else shared_params
         self.grads: dict[str, np.ndarray] = {}
 
     def add(self, name: str, value: np.ndarray) -> str:
+        if self.sharing:
+            self.grads[name] = np.zeros_like(self.params[name])
+            return name
         if name in self.params:
             raise KeyError(f"parameter {name!r} registered twice")
         self.params[name] = np.ascontiguousarray(value, dtype=self.dtype)

@@ -6,7 +6,7 @@ import pytest
 from model.allocator import keep_freed_memory
 from model.dropout import dropout_mask
 from model.positions import RotaryEmbedding, apply_rope, apply_rope_backward, sinusoidal_table
-from model.threads import ThreadChooser, _controllers, one_blas_thread, set_blas_threads
+from model.threads import ThreadChooser, _controllers, default_threads, in_parallel, one_blas_thread
 
 
 def test_rope_is_a_rotation_that_encodes_relative_position():
@@ -52,15 +52,25 @@ def test_dropout_mask_drops_about_p_and_keeps_the_mean():
     assert mask.mean() == pytest.approx(1.0, abs=0.01)
 
 
-def test_one_blas_thread_sets_one_and_restores():
+def test_one_blas_thread_sets_one_and_restores_after_the_outermost_block():
     controllers = _controllers()
     if not controllers:
         pytest.fail("threadpoolctl found no BLAS library behind NumPy")
-    set_blas_threads(None)
-    before = [c.get_num_threads() for c in controllers]
+    counts = lambda: [c.get_num_threads() for c in controllers]  # noqa: E731
+    assert counts() == [default_threads()] * len(controllers)
     with one_blas_thread():
-        assert [c.get_num_threads() for c in controllers] == [1] * len(controllers)
-    assert [c.get_num_threads() for c in controllers] == before
+        with one_blas_thread():
+            assert counts() == [1] * len(controllers)
+        assert counts() == [1] * len(controllers)   # still inside the outer block
+    assert counts() == [default_threads()] * len(controllers)
+
+
+def test_in_parallel_runs_every_item_once():
+    seen = []
+    in_parallel(lambda i: seen.append(i), 5, workers=2)
+    assert sorted(seen) == [0, 1, 2, 3, 4]
+    with pytest.raises(ZeroDivisionError):
+        in_parallel(lambda i: 1 / (i - 1), 3, workers=2)   # a worker's error reaches the caller
 
 
 def test_malloc_thresholds_are_accepted_on_glibc():
@@ -73,26 +83,32 @@ def test_thread_chooser_keeps_the_faster_count_and_rechecks():
     step_seconds = {1: 0.1, 2: 0.5}      # a busy machine: one thread wins
     ran = []
     for _ in range(10):
-        chooser.begin_step()
-        ran.append(chooser._running)
-        chooser.end_step(step_seconds[chooser._running])
+        ran.append(chooser.begin_step())
+        chooser.end_step(step_seconds[chooser.workers])
     assert ran[:6] == [1, 2, 1, 2, 1, 2] and ran[6:] == [1] * 4
     assert chooser.chosen == 1
     step_seconds = {1: 0.5, 2: 0.1}      # the machine got quiet: the next check switches
     for _ in range(7):
         chooser.begin_step()
-        chooser.end_step(step_seconds[chooser._running])
+        chooser.end_step(step_seconds[chooser.workers])
     assert chooser.chosen == 2
 
 
-def test_training_steps_leave_blas_on_a_candidate_count():
+def test_training_results_do_not_depend_on_the_thread_count():
     from model.config import ModelConfig
     from model.model import TissLM
 
-    model = TissLM(ModelConfig(vocab_size=20, context_length=8, n_layers=1, d_model=8, n_heads=2))
-    ids = np.zeros((1, 8), dtype=np.int64)
-    for _ in range(8):
-        model.loss(ids, ids)
+    cfg = ModelConfig(vocab_size=20, context_length=8, n_layers=2, d_model=16, n_heads=2,
+                      dropout=0.1)
+    ids = np.random.default_rng(0).integers(0, 20, (4, 8))
+    results = []
+    for workers in (1, 2):
+        model = TissLM(cfg, seed=0)
+        model.threads.candidates = [workers]
+        model.threads.chosen = workers
+        loss = model.loss(ids, ids, rng=np.random.default_rng(5))
         model.backward()
-    assert model.threads.step == 8
-    assert {c.get_num_threads() for c in _controllers()} <= set(model.threads.candidates)
+        results.append((loss, {k: g.copy() for k, g in model.grads.items()}))
+    assert results[0][0] == results[1][0]
+    for name, grad in results[0][1].items():
+        assert np.array_equal(grad, results[1][1][name]), name
