@@ -39,7 +39,7 @@ from model.loss import cross_entropy
 from model.norm import make_norm
 from model.parameters import ParamStore
 from model.positions import RotaryEmbedding, sinusoidal_table
-from model.threads import ThreadChooser, default_threads, in_parallel, one_blas_thread
+from model.threads import ThreadChooser, in_parallel, one_blas_thread
 
 SHARDS = 2  # training batches are split in (at most) this many groups of rows
 
@@ -253,7 +253,7 @@ class TissLM:
         def shard_loss(i):
             values[i] = self.shards[i].loss(ids[splits[i]], targets[splits[i]], drop_rngs[i])
 
-        workers = self.threads.begin_step() if train else default_threads()
+        workers = self.threads.begin_step() if train else self.threads.chosen
         with one_blas_thread():
             in_parallel(shard_loss, len(splits), workers)
         weights = counts / counts.sum()
@@ -268,7 +268,7 @@ class TissLM:
         self._step = None
         with one_blas_thread():
             in_parallel(lambda i: self.shards[i].backward(), n,
-                        self.threads.workers if train else default_threads())
+                        self.threads.workers if train else self.threads.chosen)
         if n > 1:  # the batch mean: weight each shard by its share of the targets
             for name, g in self.grads.items():
                 g *= weights[0]
