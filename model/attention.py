@@ -55,11 +55,6 @@ class CausalSelfAttention:
             self._causal_masks[T] = mask
         return self._causal_masks[T]
 
-    def _w_qkv(self) -> np.ndarray:
-        """The three projections side by side, (C, (H + 2K) * hd): one GEMM, not three."""
-        p = self.store.params
-        return np.concatenate([p[self.wq], p[self.wk], p[self.wv]], axis=1)
-
     # -- forward / backward ---------------------------------------------------
     def forward(self, x: np.ndarray, B: int, T: int, positions=None, cache=None,
                 layer: int = 0, allowed=None, keep: bool = True) -> np.ndarray:
@@ -69,17 +64,18 @@ class CausalSelfAttention:
         With a cache, keys/values are appended to it and ``allowed``
         (B, 1, T, S) says which of the S cached slots each query may see.
         """
-        H, K = self.H, self.K
-        w_qkv = self._w_qkv()
-        qkv = (x @ w_qkv).reshape(B, T, H + 2 * K, self.hd)
-        qk, v = qkv[:, :, :H + K], qkv[:, :, H + K:]
+        H, K, hd = self.H, self.K, self.hd
+        p = self.store.params
+        q = (x @ p[self.wq]).reshape(B, T, H, hd)
+        k = (x @ p[self.wk]).reshape(B, T, K, hd)
+        v = (x @ p[self.wv]).reshape(B, T, K, hd)
         rotations = None
         if self.rope is not None:
             rotations = self.rope.tables(T, positions)
-            qk = apply_rope(qk, rotations)                   # queries and keys at once
-        q = self._split_queries(qk[:, :, :H], B, T, self.scale)  # (B, K, G*T, hd)
-        k = qk[:, :, H:].transpose(0, 2, 1, 3)               # (B, K, T, hd)
-        v = v.transpose(0, 2, 1, 3)                          # (B, K, T, hd)
+            q, k = apply_rope(q, rotations), apply_rope(k, rotations)
+        q = self._split_queries(q, B, T, self.scale)         # (B, K, G*T, hd)
+        k = k.transpose(0, 2, 1, 3)                          # (B, K, T, hd)
+        v = v.transpose(0, 2, 1, 3)
         if cache is not None:
             k, v = cache.store(layer, k, v)                  # (B, K, S, hd)
 
@@ -88,9 +84,9 @@ class CausalSelfAttention:
 
         with one_blas_thread():  # tiny per-head GEMMs: see model/threads.py
             self._attend(q, k, v, allowed, out=(y, probs))
-        y = self._merge_queries(y, B, T).reshape(B * T, H * self.hd)
+        y = self._merge_queries(y, B, T).reshape(B * T, H * hd)
         if keep:
-            self.saved = (x, w_qkv, q, k, v, probs, y, rotations)
+            self.saved = (x, q, k, v, probs, y, rotations)
         return y @ self.store.params[self.wo]               # (B*T, C)
 
     def _attend(self, q, k, v, allowed, out):
@@ -111,7 +107,7 @@ class CausalSelfAttention:
         np.matmul(scores, v, out=y)
 
     def backward(self, dout: np.ndarray, B: int, T: int) -> np.ndarray:
-        x, w_qkv, q, k, v, probs, y, rotations = self.saved
+        x, q, k, v, probs, y, rotations = self.saved
         H, K, hd = self.H, self.K, self.hd
         p, g = self.store.params, self.store.grads
         np.matmul(y.T, dout, out=g[self.wo])                 # (H*hd, C)
@@ -124,16 +120,20 @@ class CausalSelfAttention:
         with one_blas_thread():
             self._attend_backward(dy, q, k, v, probs, out=(dq, dk, dv))
         dq = self._merge_queries(dq, B, T) * self.scale      # (B, T, H, hd)
-        dqk = np.concatenate([dq, dk.transpose(0, 2, 1, 3)], axis=2)   # (B, T, H+K, hd)
+        dk = dk.transpose(0, 2, 1, 3)                        # (B, T, K, hd)
         if self.rope is not None:
-            dqk = apply_rope_backward(dqk, rotations)
-        dqkv = np.concatenate([dqk, dv.transpose(0, 2, 1, 3)], axis=2).reshape(B * T, -1)
-        # qkv = x @ [Wq Wk Wv]: one GEMM for the weights, one for the input
-        dw = x.T @ dqkv                                      # (C, (H+2K)*hd)
-        g[self.wq][...] = dw[:, :H * hd]
-        g[self.wk][...] = dw[:, H * hd:(H + K) * hd]
-        g[self.wv][...] = dw[:, (H + K) * hd:]
-        return dqkv @ w_qkv.T                                # (B*T, C)
+            dq = apply_rope_backward(dq, rotations)
+            dk = apply_rope_backward(dk, rotations)
+        dq, dk = dq.reshape(B * T, H * hd), dk.reshape(B * T, K * hd)
+        dv = dv.transpose(0, 2, 1, 3).reshape(B * T, K * hd)
+        # q = x @ Wq, k = x @ Wk, v = x @ Wv
+        np.matmul(x.T, dq, out=g[self.wq])
+        np.matmul(x.T, dk, out=g[self.wk])
+        np.matmul(x.T, dv, out=g[self.wv])
+        dx = dq @ p[self.wq].T
+        dx += dk @ p[self.wk].T
+        dx += dv @ p[self.wv].T
+        return dx                                            # (B*T, C)
 
     @staticmethod
     def _attend_backward(dy, q, k, v, probs, out):

@@ -21,47 +21,44 @@ class SwiGLU:
 
     def __init__(self, store: ParamStore, name: str, d_model: int, d_ff: int,
                  rng: np.random.Generator, out_std: float) -> None:
-        self.store, self.d_ff = store, d_ff
+        self.store = store
         self.w_gate = store.normal(f"{name}.w_gate", (d_model, d_ff), 0.02, rng)
         self.w_up = store.normal(f"{name}.w_up", (d_model, d_ff), 0.02, rng)
         self.w_down = store.normal(f"{name}.w_down", (d_ff, d_model), out_std, rng)
 
     def forward(self, x: np.ndarray, keep: bool = True) -> np.ndarray:
-        p, F = self.store.params, self.d_ff
-        # gate and up projections side by side: one GEMM, (N, 2F)
-        w_gate_up = np.concatenate([p[self.w_gate], p[self.w_up]], axis=1)
-        gate_up = x @ w_gate_up
-        a, u = gate_up[:, :F], gate_up[:, F:]        # pre-activations, (N, F) each
+        p = self.store.params
+        a = x @ p[self.w_gate]                       # (N, F) gate pre-activation
+        u = x @ p[self.w_up]                         # (N, F)
         s = np.exp(-a)
         s += 1.0
         np.reciprocal(s, out=s)                      # sigmoid(a)
         h = a * s                                    # silu(a)
         h *= u                                       # (N, F)
         if keep:
-            self.saved = (x, w_gate_up, a, u, s, h)
+            self.saved = (x, a, u, s, h)
         return h @ p[self.w_down]                    # (N, C)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        x, w_gate_up, a, u, s, h = self.saved
-        p, g, F = self.store.params, self.store.grads, self.d_ff
+        x, a, u, s, h = self.saved
+        p, g = self.store.params, self.store.grads
         np.matmul(h.T, dy, out=g[self.w_down])       # (F, C)
         dh = dy @ p[self.w_down].T                   # (N, F)
-        d_gate_up = np.empty((dh.shape[0], 2 * F), dtype=dh.dtype)
-        da, du = d_gate_up[:, :F], d_gate_up[:, F:]
         # du = dh * silu(a)
-        np.multiply(a, s, out=du)
+        du = a * s
         du *= dh
         # da = dh * u * silu'(a),  silu'(a) = s + a s (1 - s) = s (1 + a (1 - s))
-        np.subtract(1.0, s, out=da)
+        da = 1.0 - s
         da *= a
         da += 1.0
         da *= s
         da *= u
         da *= dh
-        dw = x.T @ d_gate_up                         # (C, 2F)
-        g[self.w_gate][...] = dw[:, :F]
-        g[self.w_up][...] = dw[:, F:]
-        return d_gate_up @ w_gate_up.T               # (N, C)
+        np.matmul(x.T, da, out=g[self.w_gate])
+        np.matmul(x.T, du, out=g[self.w_up])
+        dx = da @ p[self.w_gate].T
+        dx += du @ p[self.w_up].T
+        return dx                                    # (N, C)
 
 
 class GELUMLP:
