@@ -17,7 +17,6 @@ import numpy as np
 
 from model.parameters import ParamStore
 from model.positions import RotaryEmbedding, apply_rope, apply_rope_backward
-from model.threads import one_blas_thread
 
 
 class CausalSelfAttention:
@@ -82,8 +81,7 @@ class CausalSelfAttention:
         y = np.empty(q.shape, dtype=q.dtype)                 # (B, K, G*T, hd)
         probs = np.empty(q.shape[:3] + (k.shape[2],), dtype=q.dtype)  # (B, K, G*T, S)
 
-        with one_blas_thread():  # tiny per-head GEMMs: see model/threads.py
-            self._attend(q, k, v, allowed, out=(y, probs))
+        self._attend(q, k, v, allowed, out=(y, probs))
         y = self._merge_queries(y, B, T).reshape(B * T, H * hd)
         if keep:
             self.saved = (x, q, k, v, probs, y, rotations)
@@ -117,8 +115,7 @@ class CausalSelfAttention:
         dk = np.empty(k.shape, dtype=q.dtype)                # (B, K, T, hd)
         dv = np.empty(v.shape, dtype=q.dtype)
 
-        with one_blas_thread():
-            self._attend_backward(dy, q, k, v, probs, out=(dq, dk, dv))
+        self._attend_backward(dy, q, k, v, probs, out=(dq, dk, dv))
         dq = self._merge_queries(dq, B, T) * self.scale      # (B, T, H, hd)
         dk = dk.transpose(0, 2, 1, 3)                        # (B, T, K, hd)
         if self.rope is not None:

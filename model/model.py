@@ -39,7 +39,7 @@ from model.loss import cross_entropy
 from model.norm import make_norm
 from model.parameters import ParamStore
 from model.positions import RotaryEmbedding, sinusoidal_table
-from model.threads import ThreadChooser, in_parallel, one_blas_thread
+from model.threads import ThreadChooser, in_parallel, use_one_blas_thread
 
 SHARDS = 2  # training batches are split in (at most) this many groups of rows
 
@@ -174,6 +174,7 @@ class Network:
 class TissLM:
     def __init__(self, cfg: ModelConfig, seed: int = 0) -> None:
         keep_freed_memory()  # no page faults for re-allocated activations: model/allocator.py
+        use_one_blas_thread()  # the cores go to data-parallel shards: model/threads.py
         self.cfg = cfg
         self.dtype = np.dtype(cfg.dtype)
         self._rng = np.random.default_rng(seed + 1)  # dropout, when no rng is given
@@ -254,8 +255,7 @@ class TissLM:
             values[i] = self.shards[i].loss(ids[splits[i]], targets[splits[i]], drop_rngs[i])
 
         workers = self.threads.begin_step() if train else self.threads.chosen
-        with one_blas_thread():
-            in_parallel(shard_loss, len(splits), workers)
+        in_parallel(shard_loss, len(splits), workers)
         weights = counts / counts.sum()
         self._step = (len(splits), weights, started, train)
         return float(np.dot(weights, values))
@@ -266,9 +266,8 @@ class TissLM:
             raise RuntimeError("backward() needs a loss(...) call first")
         n, weights, started, train = self._step
         self._step = None
-        with one_blas_thread():
-            in_parallel(lambda i: self.shards[i].backward(), n,
-                        self.threads.workers if train else self.threads.chosen)
+        in_parallel(lambda i: self.shards[i].backward(), n,
+                    self.threads.workers if train else self.threads.chosen)
         if n > 1:  # the batch mean: weight each shard by its share of the targets
             for name, g in self.grads.items():
                 g *= weights[0]

@@ -1,72 +1,52 @@
-"""How TissLM uses the cores: data-parallel shards, each on one BLAS thread.
+"""How TissLM uses the cores: one BLAS thread, data-parallel shards.
 
-Findings on a small, shared machine (2 cores):
+Findings on this small machine (2 cores), measured in bench/model.py:
 
-* Attention multiplies B * heads tiny matrices (T x hd by hd x T). Splitting
-  each of those GEMMs over BLAS threads costs more in wake-ups and barriers
-  than it saves, so they always run on one BLAS thread (``one_blas_thread``).
-* Elementwise NumPy work runs on one core whatever BLAS does. Training splits
-  each batch into shards of rows run by separate Python threads instead
-  (NumPy releases the GIL in BLAS calls and ufuncs), every GEMM on one BLAS
-  thread: all the work, not only the GEMMs, is spread over the cores.
-* When other processes keep the cores busy, a thread waiting for its partner
-  may not get a core for milliseconds, and parallel work gets several times
-  slower. ``ThreadChooser`` settles it empirically: every ``recheck_every``
-  training steps it times a few steps with each worker count (one, all
-  cores) and keeps the faster until the next check.
+* OpenBLAS on two threads is slower than on one for every GEMM TissLM does:
+  a (272 x 128) @ (128 x 344) product took 2.3 ms on two threads and 0.25 ms
+  on one, and attention's B * heads tiny per-head GEMMs are worse still
+  (wake-ups and barriers cost more than the work; on a busy machine a thread
+  waiting for its partner may not get a core for milliseconds). So TissLM
+  sets NumPy's BLAS to one thread (``use_one_blas_thread``, process-wide).
+* The cores are used instead by splitting each training batch into shards of
+  rows run by separate Python threads (NumPy releases the GIL in BLAS calls
+  and ufuncs): all the work, not only the GEMMs, is spread over the cores.
+* When other processes keep the cores busy, two threads that wait for each
+  other can be slower than one. ``ThreadChooser`` settles it empirically:
+  every ``recheck_every`` training steps it times a few steps with each
+  worker count (one, all cores) and keeps the faster until the next check.
 """
 
 from __future__ import annotations
 
-import threading
+import os
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import numpy as np
 
-_blas = None      # threadpoolctl controllers of the BLAS libraries, found on first use
-_default = 1      # their thread count at first use: the cores we may use
-_lock = threading.Lock()
-_depth = 0        # how many one_blas_thread blocks are open (in any thread)
 _pool = None      # worker threads for in_parallel, started on first use
+_blas_set = False
 
 
-def _controllers():
-    global _blas, _default
-    if _blas is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _blas = ThreadpoolController().select(user_api="blas").lib_controllers
-        except Exception:  # threadpoolctl missing or unable to inspect: leave BLAS alone
-            _blas = []
-        _default = max([c.get_num_threads() for c in _blas] or [1])
-    return _blas
-
-
-def default_threads() -> int:
-    _controllers()
-    return _default
-
-
-@contextmanager
-def one_blas_thread():
-    """BLAS on one thread inside; nested or concurrent blocks are fine: the
-    default comes back when the last open block closes."""
-    global _depth
-    controllers = _controllers()
-    with _lock:
-        _depth += 1
-        if _depth == 1:
-            for c in controllers:
-                c.set_num_threads(1)
+def cores() -> int:
+    """The cores this process may run on."""
     try:
-        yield
-    finally:
-        with _lock:
-            _depth -= 1
-            if _depth == 0:
-                for c in controllers:
-                    c.set_num_threads(_default)
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def use_one_blas_thread() -> None:
+    """Set every BLAS library behind NumPy to one thread (once per process)."""
+    global _blas_set
+    if _blas_set:
+        return
+    _blas_set = True
+    try:
+        from threadpoolctl import ThreadpoolController
+        ThreadpoolController().select(user_api="blas").limit(limits=1)
+    except Exception:  # threadpoolctl missing or unable to inspect: leave BLAS alone
+        pass
 
 
 def in_parallel(work, n: int, workers: int) -> None:
@@ -78,7 +58,7 @@ def in_parallel(work, n: int, workers: int) -> None:
             work(i)
         return
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=max(1, default_threads() - 1),
+        _pool = ThreadPoolExecutor(max_workers=max(1, cores() - 1),
                                    thread_name_prefix="tisslm")
     others = [_pool.submit(work, i) for i in range(1, n)]
     work(0)
@@ -90,7 +70,7 @@ class ThreadChooser:
     """Picks the number of worker threads for training steps by timing them."""
 
     def __init__(self, probes: int = 3, recheck_every: int = 100) -> None:
-        self.candidates = sorted({1, default_threads()})
+        self.candidates = sorted({1, min(cores(), 2)})
         self.probes, self.recheck_every = probes, recheck_every
         self.step = 0
         self.chosen = self.candidates[-1]
