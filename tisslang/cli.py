@@ -74,23 +74,31 @@ def _report(diagnostics: list[Diagnostic], source: str | None = None) -> None:
         print(diagnostic.format(), file=sys.stderr)
 
 
+def _load(name: str, work):
+    """Read file ``name`` (``-``: stdin) and return ``(source, work(source,
+    display_name))``; an unreadable file or a syntax error is reported and
+    gives None."""
+    try:
+        source = _read(name)
+        return source, work(source, _display_name(name))
+    except _Unreadable as exc:
+        print(exc, file=sys.stderr)
+    except TissSyntaxError as exc:
+        _report(exc.diagnostics)
+    return None
+
+
 def cmd_check(args) -> int:
     from . import parse
     from .checker import check
 
     status = EXIT_OK
     for name in args.files:
-        try:
-            source = _read(name)
-            program = parse(source, _display_name(name))
-        except _Unreadable as exc:
-            print(exc, file=sys.stderr)
+        loaded = _load(name, parse)
+        if loaded is None:
             status = EXIT_ERROR
             continue
-        except TissSyntaxError as exc:
-            _report(exc.diagnostics)
-            status = EXIT_ERROR
-            continue
+        source, program = loaded
         findings = check(program)
         _report(findings, source)
         if any(d.severity == "error" for d in findings):
@@ -103,17 +111,11 @@ def cmd_fmt(args) -> int:
 
     status = EXIT_OK
     for name in args.files:
-        try:
-            source = _read(name)
-            formatted = format_source(source, _display_name(name))
-        except _Unreadable as exc:
-            print(exc, file=sys.stderr)
+        loaded = _load(name, format_source)
+        if loaded is None:
             status = EXIT_ERROR
             continue
-        except TissSyntaxError as exc:
-            _report(exc.diagnostics)
-            status = EXIT_ERROR
-            continue
+        source, formatted = loaded
         changed = formatted != source
         if args.check:
             if changed:
@@ -131,14 +133,10 @@ def cmd_parse(args) -> int:
     from . import parse
     from .jsonast import to_json
 
-    try:
-        program = parse(_read(args.file), _display_name(args.file))
-    except _Unreadable as exc:
-        print(exc, file=sys.stderr)
+    loaded = _load(args.file, parse)
+    if loaded is None:
         return EXIT_ERROR
-    except TissSyntaxError as exc:
-        _report(exc.diagnostics)
-        return EXIT_ERROR
+    _, program = loaded
     tree = to_json(program)
     # json.dumps recurses once per level; a plan may nest up to 1000 blocks.
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
