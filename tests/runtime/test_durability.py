@@ -70,6 +70,15 @@ def wait_for(path: Path, seconds: float = 30) -> None:
         time.sleep(0.05)
 
 
+def wait_for_step_done(workspace: Path, step: str, seconds: float = 30) -> None:
+    """Wait until the journal records that ``step`` completed."""
+    deadline = time.monotonic() + seconds
+    while not any(event["event"] == "step_done" and event.get("name") == step
+                  for folder in list_runs(workspace) for event in folder.events()):
+        assert time.monotonic() < deadline, f"step {step!r} never completed"
+        time.sleep(0.05)
+
+
 def kill_leftover(workspace: Path) -> None:
     """SIGKILL of tiss leaves the host command running (no isolation): end it."""
     try:
@@ -108,8 +117,7 @@ def test_sigkill_during_a_long_run_then_resume_runs_every_completed_run_once(tmp
     try:
         wait_for(tmp_path / "long.pid")
         if plan is PARALLEL_PLAN:
-            wait_for(tmp_path / "count_quick")
-            time.sleep(0.3)   # let the quick branch's completion reach the journal
+            wait_for_step_done(tmp_path, "quick")
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
     finally:
@@ -136,8 +144,7 @@ def test_sigint_stops_the_run_keeps_the_checkpoint_and_says_how_to_resume(tmp_pa
     try:
         wait_for(tmp_path / "long.pid")
         if plan is PARALLEL_PLAN:
-            wait_for(tmp_path / "count_quick")
-            time.sleep(0.3)   # let the quick branch's completion reach the journal
+            wait_for_step_done(tmp_path, "quick")
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=20)
         stopped = not group_alive(int((tmp_path / "long.pid").read_text()))
