@@ -11,9 +11,6 @@ import argparse
 import sys
 import time
 
-from model.data import DataError, corpus_files
-from model.tokenizer import Tokenizer
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -52,6 +49,9 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _train(args) -> int:
+    from model.data import DataError, corpus_files
+    from model.tokenizer import Tokenizer
+
     try:
         files = corpus_files(args.corpus)
         started = time.perf_counter()
@@ -81,6 +81,8 @@ def _read(path) -> str:
 
 
 def _encode(args) -> int:
+    from model.tokenizer import Tokenizer
+
     text = sys.stdin.read() if args.text == "-" else args.text
     try:
         tokenizer = Tokenizer.load(args.tokenizer)
@@ -97,6 +99,8 @@ def _encode(args) -> int:
 
 
 def _decode(args) -> int:
+    from model.tokenizer import Tokenizer
+
     words = args.ids or sys.stdin.read().split()
     try:
         tokenizer = Tokenizer.load(args.tokenizer)
