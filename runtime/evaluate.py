@@ -96,33 +96,53 @@ def compare(op: str, left: Any, right: Any, line: int = 0) -> bool:
     raise RunError(f"unknown operator {op}", line)
 
 
-def _number(value: Any) -> float | None:
+def _number(value: Any) -> int | float | None:
     """A number, or a string that is one once trimmed (``"3\\n"`` from a
-    command's STDOUT compares with 3 as a shell user expects)."""
+    command's STDOUT compares with 3 as a shell user expects). Booleans are
+    not numbers: ``true == 1`` is false, as in JSON."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         return value
     if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
+        for parse in (int, float):   # int first: big integers stay exact
+            try:
+                return parse(value.strip())
+            except ValueError:
+                pass
     return None
 
 
+def _numbers(left: Any, right: Any):
+    """Both sides as numbers when one side is a number and the other is one
+    or reads as one; otherwise None (two strings compare as strings)."""
+    if not (_is_number(left) or _is_number(right)):
+        return None
+    a, b = _number(left), _number(right)
+    return None if a is None or b is None else (a, b)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _equal(left: Any, right: Any) -> bool:
-    if isinstance(left, (int, float)) or isinstance(right, (int, float)):
-        a, b = _number(left), _number(right)
-        if a is not None and b is not None:
-            return a == b
+    if isinstance(left, bool) or isinstance(right, bool):
+        return left is right
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(_equal, left, right))
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(_equal(left[k], right[k]) for k in left)
+    numbers = _numbers(left, right)
+    if numbers is not None:
+        return numbers[0] == numbers[1]
     return left == right
 
 
 def _ordered(left: Any, right: Any, op: str, line: int):
-    a, b = _number(left), _number(right)
-    if a is not None and b is not None:
-        return a, b
+    numbers = _numbers(left, right)
+    if numbers is not None:
+        return numbers
     if isinstance(left, str) and isinstance(right, str):
         return left, right
     raise RunError(f"cannot compare {show(left)} {op} {show(right)}: not two numbers or two strings", line)

@@ -97,6 +97,58 @@ def test_compare(op, left, right, expected):
     assert compare(op, left, right) is expected
 
 
+@pytest.mark.parametrize("op, expected", [("<", False), ("<=", True), (">", False), (">=", True),
+                                          ("==", True), ("!=", False)])
+@pytest.mark.parametrize("left, right", [(3, 3), (2.5, 2.5), ("3", 3), (3, " 3.0\n"), ("b", "b")])
+def test_equal_values_sit_on_the_boundary_of_every_order(op, expected, left, right):
+    assert compare(op, left, right) is expected
+
+
+@pytest.mark.parametrize("op, left, right, expected", [
+    ("<", 2, 3, True), ("<=", 2, 3, True), (">", 2, 3, False), (">=", 2, 3, False),
+    ("<", 3, 2, False), ("<=", 3, 2, False), (">", 3, 2, True), (">=", 3, 2, True),
+])
+def test_unequal_values_order_both_ways(op, left, right, expected):
+    assert compare(op, left, right) is expected
+
+
+@pytest.mark.parametrize("left, right", [
+    (True, 1), (1, True), (False, 0), (0.0, False), (True, "1"), ("true", True), (False, None),
+    ([True], [1]), ({"k": False}, {"k": 0}),
+])
+def test_booleans_are_not_numbers(left, right):
+    assert compare("==", left, right) is False
+    assert compare("!=", left, right) is True
+
+
+def test_a_list_of_booleans_does_not_contain_a_number():
+    assert compare("CONTAINS", [True, "x"], 1) is False
+    assert compare("CONTAINS", [1, "x"], True) is False
+    assert compare("CONTAINS", [True], True) is True
+
+
+@pytest.mark.parametrize("op", ["<", "<=", ">", ">="])
+def test_booleans_and_numbers_have_no_order(op):
+    with pytest.raises(RunError, match="cannot compare true"):
+        compare(op, True, 1)
+
+
+@pytest.mark.parametrize("op, left, right, expected", [
+    ("==", " 3 ", 3, True), ("==", "\t3\n", 3.0, True), ("<", "  2\n", 3, True), (">=", "3\n", 3, True),
+    ("==", " ", 0, False), ("==", "", 0, False), ("==", "3 4", 34, False),
+    ("==", "9007199254740993\n", 9007199254740993, True),   # beyond a float's precision
+])
+def test_numeric_strings_with_whitespace_compare_with_numbers(op, left, right, expected):
+    assert compare(op, left, right) is expected
+
+
+@pytest.mark.parametrize("op, left, right, expected", [
+    ("<", "10", "9", True), ("==", "3", "3.0", False), ("<=", "3", "3.0", True), ("==", " 3", "3", False),
+])
+def test_two_strings_compare_as_strings_even_when_they_look_numeric(op, left, right, expected):
+    assert compare(op, left, right) is expected
+
+
 def test_comparing_a_list_with_a_number_is_an_error():
     with pytest.raises(RunError, match="cannot compare"):
         compare("<", [1], 2, line=4)
