@@ -25,10 +25,10 @@ from pathlib import Path
 
 import yaml
 
+from .sandbox import BACKENDS
 from .sandbox.base import DEFAULT_MAX_OUTPUT, SandboxConfig
 
 CONFIG_ENV = "TISS_CONFIG"
-BACKEND_CHOICES = ("auto", "docker", "bwrap", "host")
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMG]?)B?\s*$", re.IGNORECASE)
 
 
@@ -111,8 +111,8 @@ def _sandbox_settings(section, path: Path) -> SandboxSettings:
     for key, value in section.items():
         where = f"{path}: sandbox.{key}"
         if key == "backend":
-            if value not in BACKEND_CHOICES:
-                raise ConfigError(f"{where} is {value!r}", hint="use one of: " + ", ".join(BACKEND_CHOICES))
+            if value not in BACKENDS:
+                raise ConfigError(f"{where} is {value!r}", hint="use one of: " + ", ".join(BACKENDS))
             settings.backend = value
         elif key == "image":
             if value is not None and not (isinstance(value, str) and value.strip()):

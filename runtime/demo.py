@@ -20,6 +20,7 @@ import tisslang
 from tisslang.errors import TissSyntaxError
 
 from .display import make_display
+from .sandbox import BACKENDS
 from .session import check_program, run_plan
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -67,7 +68,7 @@ def check_examples() -> bool:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="QuantaTissu demo")
     parser.add_argument("--plan", type=Path, default=DEFAULT_PLAN)
-    parser.add_argument("--sandbox", default="auto", choices=("auto", "docker", "bwrap", "host"))
+    parser.add_argument("--sandbox", default="auto", choices=BACKENDS)
     args = parser.parse_args(argv)
 
     if not check_examples():

@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 
 from .review import POLICIES
+from .sandbox import BACKENDS as SANDBOXES
 
-SANDBOXES = ("auto", "docker", "bwrap", "host")
 CHOOSE = ("model", "cheapest", "first", "ask")
 
 

@@ -172,3 +172,19 @@ def test_failing_scenarios_explain_themselves(tmp_path):
 def test_bad_settings_are_one_clear_error(tmp_path, flag, message):
     code, output, _ = pytest_project(tmp_path, {}, *flag.split())
     assert code != 0 and message in output
+
+
+def test_the_plugin_keeps_its_name_and_lives_with_the_runtime_it_drives():
+    from importlib.metadata import entry_points
+
+    import runtime.pytest_plugin
+    (plugin,) = [e for e in entry_points(group="pytest11") if e.name == "tisslang"]
+    assert plugin.load() is runtime.pytest_plugin
+
+
+def test_every_sandbox_choice_comes_from_one_list():
+    from runtime import config, demo, pytest_plugin, run_cli
+    from runtime.sandbox import BACKENDS
+    assert BACKENDS == ("auto", "docker", "bwrap", "host")
+    assert pytest_plugin.SANDBOXES is BACKENDS and run_cli.SANDBOXES is BACKENDS
+    assert config.BACKENDS is BACKENDS and demo.BACKENDS is BACKENDS

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-SANDBOXES = ("auto", "docker", "bwrap", "host")
+from runtime.sandbox import BACKENDS as SANDBOXES
+
 REVIEW_POLICIES = ("approve", "reject", "pause")
 EXCERPT_EVENTS = 25
 _RUNNER = pytest.StashKey["PlanRunner"]()
