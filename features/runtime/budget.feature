@@ -12,8 +12,7 @@ Feature: SET_BUDGET limits a task and BUDGET.KEY shows what is left
       }
       """
     When I run the plan
-    Then the run fails
-    And the error says "budget exceeded: RUN_COUNT"
+    Then the run fails with "budget exceeded: RUN_COUNT"
     And the variable "left" is 1
     And the workspace file "ran" is "1\n2\n"
 
@@ -31,7 +30,7 @@ Feature: SET_BUDGET limits a task and BUDGET.KEY shows what is left
       }
       """
     When I run the plan
-    Then the run fails
+    Then the run fails with "budget exceeded: RUN_COUNT would reach 2, the limit is 1"
     And the variable "caught" was never set
 
   Scenario: EXECUTION_TIME cuts a long command short
@@ -43,8 +42,7 @@ Feature: SET_BUDGET limits a task and BUDGET.KEY shows what is left
       }
       """
     When I run the plan
-    Then the run fails
-    And the error says "budget exceeded: EXECUTION_TIME"
+    Then the run fails with "budget exceeded: EXECUTION_TIME"
 
   Scenario: API_CALLS and TOKEN_COUNT count model calls
     Given a model that answers "one two three"
@@ -60,10 +58,9 @@ Feature: SET_BUDGET limits a task and BUDGET.KEY shows what is left
       }
       """
     When I run the plan
-    Then the run fails
+    Then the run fails with "budget exceeded: TOKEN_COUNT"
     And the variable "calls_left" is 4
     And the variable "tokens_left" is 1
-    And the error says "budget exceeded: TOKEN_COUNT"
 
   Scenario: Reading a budget that was never set is an error
     Given the plan:
@@ -71,5 +68,20 @@ Feature: SET_BUDGET limits a task and BUDGET.KEY shows what is left
       VAR left = BUDGET.RUN_COUNT
       """
     When I run the plan
-    Then the run fails
-    And the error says "BUDGET.RUN_COUNT is not set"
+    Then the run fails with "BUDGET.RUN_COUNT is not set"
+
+  Scenario: EXECUTION_TIME spent before a pause is still spent after resume
+    Given the review policy is "pause"
+    And the plan:
+      """
+      SET_BUDGET EXECUTION_TIME = "1h"
+      TASK "t" {
+        RUN "sleep 0.5"
+        PAUSE "look at it"
+        ASSERT BUDGET.EXECUTION_TIME <= 3599.5
+      }
+      """
+    When I run the plan
+    Then the run pauses
+    When I resume it
+    Then the run succeeds

@@ -32,8 +32,7 @@ Feature: Commands run in order and leave their results in the state
       }
       """
     When I run the plan
-    Then the run fails
-    And the error says "LAST_RUN.EXIT_CODE == 0 failed: LAST_RUN.EXIT_CODE was 1; STDERR: boom"
+    Then the run fails with "LAST_RUN.EXIT_CODE == 0 failed: LAST_RUN.EXIT_CODE was 1; STDERR: boom"
     And the error says "<plan>:4:5: error:"
     And the steps are ["test=failed"]
     And the log says []
@@ -51,10 +50,9 @@ Feature: Commands run in order and leave their results in the state
       }
       """
     When I run the plan
-    Then the run fails
+    Then the run fails with "NOT LAST_RUN.TIMED_OUT failed: LAST_RUN.TIMED_OUT was true"
     And the variable "timed_out" is true
     And the variable "code" is 124
-    And the error says "NOT LAST_RUN.TIMED_OUT failed: LAST_RUN.TIMED_OUT was true"
     And the workspace file "late.txt" does not exist
 
   Scenario: LAST_RUN reads as an empty record before the first RUN
@@ -117,8 +115,7 @@ Feature: Commands run in order and leave their results in the state
       READ "missing.txt" AS text
       """
     When I run the plan
-    Then the run fails
-    And the error says "file 'missing.txt' does not exist"
+    Then the run fails with "file 'missing.txt' does not exist"
 
   Scenario: VAR evaluates expressions and LOG interpolates
     Given the plan:
@@ -146,8 +143,7 @@ Feature: Commands run in order and leave their results in the state
       }
       """
     When I run the plan
-    Then the run fails
-    And the error says "<plan>:5:3: error: variable 'maybe' is not set"
+    Then the run fails with "<plan>:5:3: error: variable 'maybe' is not set"
 
   Scenario: PROMPT_AGENT asks the model with the scope's persona
     Given a model that answers "print('hi')"
@@ -170,8 +166,7 @@ Feature: Commands run in order and leave their results in the state
       PROMPT_AGENT "hello"
       """
     When I run the plan
-    Then the run fails
-    And the error says "no language model is configured"
+    Then the run fails with "no language model is configured"
 
   Scenario: CALL of a tool that does not exist says so
     Given the plan:
@@ -179,8 +174,7 @@ Feature: Commands run in order and leave their results in the state
       CALL web_search {query: "x"} INTO found
       """
     When I run the plan
-    Then the run fails
-    And the error says "unknown tool 'web_search'"
+    Then the run fails with "unknown tool 'web_search'"
 
   Scenario: SETUP runs first and its failure is a setup failure
     Given the plan:
@@ -195,6 +189,5 @@ Feature: Commands run in order and leave their results in the state
       }
       """
     When I run the plan
-    Then the run fails
-    And the error says "setup failed"
+    Then the run fails with "setup failed"
     And the steps are ["SETUP: prepare=failed"]

@@ -85,8 +85,7 @@ Feature: Control flow: IF, TRY/CATCH, RETRY, CHOOSE, ESTIMATE_COST
       }
       """
     When I run the plan
-    Then the run fails
-    And the error says "RETRY gave up after 2 attempts"
+    Then the run fails with "RETRY gave up after 2 attempts"
     And the workspace file "tries" is "x\nx\n"
 
   Scenario: CHOOSE with ESTIMATE_COST picks the cheapest option and runs it
@@ -139,8 +138,7 @@ Feature: Control flow: IF, TRY/CATCH, RETRY, CHOOSE, ESTIMATE_COST
       }
       """
     When I run the plan
-    Then the run fails
-    And the error says "no CHOOSE option fits the remaining budget"
+    Then the run fails with "no CHOOSE option fits the remaining budget"
 
   Scenario: CHOOSE with policy first runs the first option
     Given the choose policy is "first"
@@ -180,8 +178,7 @@ Feature: Control flow: IF, TRY/CATCH, RETRY, CHOOSE, ESTIMATE_COST
       }
       """
     When I run the plan
-    Then the run fails
-    And the error says "no language model is configured"
+    Then the run fails with "no language model is configured"
 
   Scenario: ESTIMATE_COST outside CHOOSE only costs, it runs nothing
     Given the plan:

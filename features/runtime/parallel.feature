@@ -58,8 +58,7 @@ Feature: PARALLEL runs its children at the same time and waits for all
       }
       """
     When I run the plan
-    Then the run fails
-    And the error says "2 of the PARALLEL children failed"
+    Then the run fails with "2 of the PARALLEL children failed"
     And the error says "LAST_RUN.EXIT_CODE == 0 failed"
     And the error says "FILE \"missing.txt\" EXISTS failed"
     And the workspace file "two.txt" is "done\n"

@@ -77,9 +77,10 @@ Feature: REQUEST_REVIEW and PAUSE wait for a person; resume continues
     When I run the plan
     Then the run pauses
     And the error says "check the staging site by hand"
+    And the variable "after" was never set
     When I resume it
     Then the run succeeds
-    And the variable "before" is 1
+    And the variable "after" is 1
 
   Scenario: PAUSE with the approve policy does not stop
     Given the review policy is "approve"

@@ -51,8 +51,7 @@ Feature: Data never becomes shell syntax, and files stay in the workspace
       WRITE "{{target}}" "evil"
       """
     When I run the plan
-    Then the run fails
-    And the error says "<message>"
+    Then the run fails with "<message>"
     And nothing was written outside the workspace
 
     Examples:
@@ -87,5 +86,14 @@ Feature: Data never becomes shell syntax, and files stay in the workspace
       READ "secret" AS s
       """
     When I run the plan
-    Then the run fails
-    And the error says "leads outside the workspace"
+    Then the run fails with "leads outside the workspace"
+
+  Scenario: A symlinked file pointing outside cannot be written
+    Given a symlink "secret" in the workspace pointing to "outside.txt"
+    And the plan:
+      """
+      WRITE "secret" "evil"
+      """
+    When I run the plan
+    Then the run fails with "leads outside the workspace"
+    And nothing was written outside the workspace

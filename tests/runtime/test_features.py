@@ -77,12 +77,14 @@ def given_choose(world, policy):
 def when_run(world, plan, tmp_path):
     plan = plan.replace("$OUTSIDE", str(tmp_path))   # an absolute path outside the workspace
     world["plan"] = plan
+    world["outside"] = _outside_files(world, tmp_path)
     world["outcome"] = world["run"](plan, **world["options"])
 
 
 @when("I try to run the plan")
 def when_try_run(world, plan, tmp_path):
     plan = plan.replace("$OUTSIDE", str(tmp_path))
+    world["outside"] = _outside_files(world, tmp_path)
     with pytest.raises(TissSyntaxError) as refused:
         world["run"](plan, **world["options"])
     world["refused"] = refused.value
@@ -106,12 +108,20 @@ def when_resume_plain(world):
 # --- then ----------------------------------------------------------------------
 
 
-@then(parsers.parse('the run {status}'))
+# A failure always names its message ("the run fails with"), so a scenario
+# cannot pass by failing for another reason.
+@then(parsers.re(r"the run (?P<status>succeeds|is rejected|pauses)"))
 def then_status(world, status):
-    expected = {"succeeds": "succeeded", "fails": "failed", "is rejected": "rejected",
-                "pauses": "paused"}[status]
+    expected = {"succeeds": "succeeded", "is rejected": "rejected", "pauses": "paused"}[status]
     outcome = world["outcome"]
     assert outcome.status == expected, (outcome.status, outcome.error)
+
+
+@then(parsers.parse('the run fails with "{text}"'))
+def then_fails_with(world, text):
+    outcome = world["outcome"]
+    assert outcome.status == "failed", (outcome.status, outcome.error)
+    then_error(world, text)
 
 
 @then(parsers.parse('the variable "{name}" is {value}'))
@@ -153,10 +163,15 @@ def then_no_file(world, name):
 
 @then(parsers.parse('nothing was written outside the workspace'))
 def then_nothing_outside(world, tmp_path):
+    assert _outside_files(world, tmp_path) == world["outside"]
+
+
+def _outside_files(world, tmp_path) -> dict[str, bytes]:
+    """Every file beside the workspace with its bytes: taken before the run
+    (what the Given steps made) and compared after it."""
     workspace = world["run"].workspace
-    outside = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
-                     if p.is_file() and workspace not in p.parents)
-    assert outside in ([], ["outside.txt"]), outside
+    return {p.relative_to(tmp_path).as_posix(): p.read_bytes() for p in tmp_path.rglob("*")
+            if p.is_file() and not p.is_symlink() and workspace not in p.parents}
 
 
 @then(parsers.parse('the steps are {steps}'))
