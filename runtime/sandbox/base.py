@@ -19,7 +19,9 @@ DEFAULT_MAX_OUTPUT = 1024 * 1024  # bytes per stream
 TIMEOUT_EXIT_CODE = processes.TIMEOUT_EXIT_CODE  # defined with the executor's helpers
 CANCELLED_EXIT_CODE = 137          # 128 + SIGKILL: cancel_all() or Ctrl-C
 # PATH inside isolated sandboxes (Docker, bubblewrap): nothing from the host's.
-SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# First, the project's own directory: ``python`` as python3 (image.python_alias).
+PYTHON_ALIAS_DIR = "/.tiss/bin"
+SANDBOX_PATH = PYTHON_ALIAS_DIR + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass

@@ -32,7 +32,8 @@ from .base import (
 )
 from .client import LOG_NAME, SOCKET_NAME, ExecutorClient, make_private_dir, read_log
 from .image import (
-    SANDBOX_UID, WORKSPACE, allowed_etc_paths, group_text, passwd_text, system_layout,
+    SANDBOX_UID, WORKSPACE, allowed_etc_paths, group_text, passwd_text, python_alias,
+    system_layout,
 )
 from .processes import oom_kill_count, process_tag, tag_alive
 
@@ -181,6 +182,8 @@ class BwrapSandbox:
             args += ["--ro-bind", path, path] if target is None else ["--symlink", target, path]
         for path in allowed_etc_paths():
             args += ["--ro-bind", path, path]
+        if (alias := python_alias()) is not None:  # `python` as python3, as in the Docker image
+            args += ["--symlink", alias[1], alias[0]]
         etc = self._private_dir / "etc"
         args += ["--ro-bind", str(etc / "passwd"), "/etc/passwd",
                  "--ro-bind", str(etc / "group"), "/etc/group",

@@ -14,12 +14,20 @@ filesystem.
 from __future__ import annotations
 
 import io
+import json
 import os
+import shutil
 import tarfile
 import time
 
+from .base import PYTHON_ALIAS_DIR, SANDBOX_PATH
+
 LOCAL_IMAGE = "quanta-tissu/sandbox:local"
+LOCAL_IMAGE_ENV = "TISS_LOCAL_IMAGE"  # another tag for the local image (tests use their own)
 HOST_BINDS_LABEL = "org.quanta-tissu.host-binds"  # image expects the host /usr binds
+# Bumped when the image's content changes, so an older local image is rebuilt.
+IMAGE_VERSION_LABEL = "org.quanta-tissu.image-version"
+IMAGE_VERSION = "2"  # 2: /.tiss/bin/python
 BUILD_COMMAND = "tiss sandbox build-image"
 
 SANDBOX_UID = 10001  # the non-root user commands run as when the host user is root
@@ -34,6 +42,20 @@ ETC_ALLOWLIST = (
     "nsswitch.conf", "protocols", "services", "mime.types", "ssl/certs",
     "ssl/openssl.cnf", "ca-certificates", "ca-certificates.conf", "python3",
 )
+
+
+def local_image_name() -> str:
+    """The tag of the local image: ``$TISS_LOCAL_IMAGE`` or the default."""
+    return os.environ.get(LOCAL_IMAGE_ENV) or LOCAL_IMAGE
+
+
+def python_alias() -> tuple[str, str] | None:
+    """``(link, target)``: ``python`` as the sandbox's python3 (plans say
+    ``python`` all the time; many systems only have ``python3``), placed in
+    a directory first on the sandboxes' PATH. None without a python3."""
+    system_path = SANDBOX_PATH.replace(PYTHON_ALIAS_DIR + ":", "")
+    target = shutil.which("python3", path=system_path)
+    return (f"{PYTHON_ALIAS_DIR}/python", target) if target else None
 
 
 def system_layout() -> list[tuple[str, str | None]]:
@@ -90,16 +112,32 @@ def local_image_tar() -> bytes:
             tar.add(path, arcname=path.lstrip("/"), filter=_owned_by_root)
         _add_file(tar, "etc/passwd", passwd_text().encode())
         _add_file(tar, "etc/group", group_text().encode())
+        alias = python_alias()
+        if alias is not None:
+            _add_dir(tar, PYTHON_ALIAS_DIR.lstrip("/"), 0o755)
+            _add_symlink(tar, alias[0].lstrip("/"), alias[1])
     return buffer.getvalue()
 
 
-def build_local_image(client) -> str:
-    """Import the local image into the engine behind ``client``; return its id."""
-    client.api.import_image_from_data(
-        local_image_tar(), repository=LOCAL_IMAGE.split(":")[0], tag=LOCAL_IMAGE.split(":")[1],
-        changes=[f"LABEL {HOST_BINDS_LABEL}=true", f"USER {SANDBOX_UID}", f"WORKDIR {WORKSPACE}"],
+def build_local_image(client, name: str | None = None) -> str:
+    """Import the local image into the engine behind ``client`` under
+    ``name`` (default: ``local_image_name()``); return its id.
+
+    Safe when several processes build at once: each import is atomic and
+    yields its own image, whose id is returned here (never looked up by the
+    tag, which another build may move meanwhile)."""
+    repository, tag = _split_tag(name or local_image_name())
+    answer = client.api.import_image_from_data(
+        local_image_tar(), repository=repository, tag=tag,
+        changes=[f"LABEL {HOST_BINDS_LABEL}=true", f"LABEL {IMAGE_VERSION_LABEL}={IMAGE_VERSION}",
+                 f"USER {SANDBOX_UID}", f"WORKDIR {WORKSPACE}"],
     )
-    return client.images.get(LOCAL_IMAGE).id
+    return json.loads(answer.strip().splitlines()[-1])["status"]
+
+
+def is_current(image_labels: dict | None) -> bool:
+    """Is this local image as recent as what ``build_local_image`` makes?"""
+    return (image_labels or {}).get(IMAGE_VERSION_LABEL) == IMAGE_VERSION
 
 
 def host_binds(image_labels: dict | None) -> list[str]:
@@ -107,6 +145,13 @@ def host_binds(image_labels: dict | None) -> list[str]:
     if not (image_labels or {}).get(HOST_BINDS_LABEL):
         return []
     return [path for path, target in system_layout() if target is None]
+
+
+def _split_tag(name: str) -> tuple[str, str]:
+    repository, colon, tag = name.rpartition(":")
+    if not colon or "/" in tag:  # no tag ("host:5000/name" has a port, not a tag)
+        return name, "latest"
+    return repository, tag
 
 
 def _add_dir(tar: tarfile.TarFile, name: str, mode: int) -> None:

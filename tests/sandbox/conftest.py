@@ -39,13 +39,15 @@ def backend_problem(name: str) -> str | None:
     if problem is None:  # test set-up: the local image is built without any download
         import docker.errors
 
-        from runtime.sandbox.image import LOCAL_IMAGE, build_local_image
+        from runtime.sandbox.image import LOCAL_IMAGE, build_local_image, is_current
 
         client = engine_client()
         try:
-            client.images.get(LOCAL_IMAGE)
+            current = is_current(client.images.get(LOCAL_IMAGE).labels)
         except docker.errors.ImageNotFound:
-            build_local_image(client)
+            current = False
+        if not current:
+            build_local_image(client, LOCAL_IMAGE)
     return problem
 
 

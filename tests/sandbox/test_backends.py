@@ -57,6 +57,17 @@ def test_the_run_folder_is_hidden_from_isolated_commands(backend, workspace):
     assert not (workspace / ".tiss" / "evil").exists()
 
 
+@pytest.mark.parametrize("backend", ISOLATED)  # the sandboxes the project builds
+def test_python_is_python3_in_isolated_sandboxes(backend, workspace):
+    # Upstream TissLang's hello_world.tiss runs `python main.py`.
+    (workspace / "main.py").write_text("import sys\nprint('hello', sys.version_info[0])\n")
+    with make_sandbox(backend, workspace) as box:
+        version = box.run("python -c 'import sys; print(sys.version_info[0])'", timeout=20)
+        hello = box.run("python main.py", timeout=20)
+    assert (version.exit_code, version.stdout, version.stderr) == (0, "3\n", "")
+    assert hello.stdout == "hello 3\n"
+
+
 def test_parallel_commands_overlap(sandbox):
     results = []
 
