@@ -1,8 +1,8 @@
 """What `tiss repl` needs to read TissLang from a person: when an entry is
 complete, what to offer on Tab, and the key that submits.
 
-The words come from the Pygments lexer (``tisslang.highlight``), so the
-highlighter and the completer can never disagree on what a keyword is.
+The words come from the language's one keyword table (``tisslang.keywords``),
+which the highlighter reads too, so the two never disagree on what a keyword is.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from prompt_toolkit.completion import Completer, Completion
 from prompt_toolkit.key_binding import KeyBindings
 
 from tisslang.heredoc import prescan
-from tisslang.highlight import (BUILTINS, CLAUSES, COMMANDS, FILTERS, STRUCTURE,
-                                WORD_OPERATORS)
+from tisslang.highlight import BUILTINS, FILTERS
 from tisslang.hints import find_unclosed_opener
+from tisslang.keywords import RESERVED
 
-KEYWORDS = sorted(set(COMMANDS + STRUCTURE + CLAUSES + WORD_OPERATORS) | {"true", "false", "null"})
+KEYWORDS = sorted(RESERVED)
 # name -> (its argument, what it does)
 REPL_COMMANDS = {
     ":help": ("", "what you can type"),

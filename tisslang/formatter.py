@@ -23,12 +23,9 @@ from typing import Union
 
 from . import ast as A
 from .checker import deep_nesting
-from .hints import KEYWORDS
+from .keywords import RESERVED  # words that cannot be bare object keys
 
 INDENT = "    "
-
-# Words that cannot be bare object keys (they would read as keywords).
-RESERVED = KEYWORDS | {"true", "false", "null"}
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 

@@ -21,16 +21,8 @@ from pygments.token import (Comment, Error, Keyword, Name, Number, Operator,
 
 from . import checker
 from .interpolation import FILTERS
+from .keywords import CLAUSES, COMMANDS, LITERALS, STRUCTURES, WORD_OPERATORS
 
-# The language's words by role (tests/lang/test_highlight.py checks that together
-# they are exactly the parser's keywords).
-COMMANDS = ("RUN", "WRITE", "APPEND", "READ", "ASSERT", "PROMPT_AGENT", "CALL",
-            "VAR", "LOG", "SET_BUDGET", "REQUEST_REVIEW", "PAUSE")
-STRUCTURE = ("TASK", "SETUP", "STEP", "OPTION", "IF", "THEN", "ELSE", "PARALLEL",
-             "CHOOSE", "ESTIMATE_COST", "TRY", "CATCH", "RETRY")
-CLAUSES = ("TIMEOUT", "AS", "INTO", "FILE")
-WORD_OPERATORS = ("NOT", "AND", "OR", "CONTAINS", "MATCHES", "STARTS_WITH",
-                  "ENDS_WITH", "IS_EMPTY", "IS_NOT_EMPTY", "EXISTS")
 BUILTINS = tuple(sorted(checker.BUILTINS))
 
 # ``<<DELIM`` or ``<<'DELIM'``, the rest of its line, the body, and the line
@@ -90,10 +82,10 @@ class TissLangLexer(RegexLexer):
             (r"\s+", Whitespace),
             (HEREDOC, _heredoc),
             (r"@[A-Za-z_]\w*", Name.Decorator),
-            (words(COMMANDS + STRUCTURE, suffix=r"\b"), Keyword),
+            (words(COMMANDS + STRUCTURES, suffix=r"\b"), Keyword),
             (words(CLAUSES, suffix=r"\b"), Keyword),
             (words(WORD_OPERATORS, suffix=r"\b"), Operator.Word),
-            (words(("true", "false", "null"), suffix=r"\b"), Keyword.Constant),
+            (words(LITERALS, suffix=r"\b"), Keyword.Constant),
             (words(BUILTINS, suffix=r"\b"), Name.Builtin),
             (r"[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h)\b", Number.Float),
             (r"-?[0-9]+\.[0-9]+\b", Number.Float),

@@ -13,18 +13,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.lexer import Token
 
 from .errors import Diagnostic
-
-# Keywords that begin a statement (TISSLANG.md §2, §3, §6).
-STATEMENT_KEYWORDS = (
-    "TASK", "SETUP", "STEP", "OPTION", "RUN", "WRITE", "APPEND", "READ", "ASSERT",
-    "PROMPT_AGENT", "CALL", "VAR", "LOG", "SET_BUDGET", "REQUEST_REVIEW", "PAUSE",
-    "IF", "ELSE", "PARALLEL", "CHOOSE", "ESTIMATE_COST", "TRY", "CATCH", "RETRY",
-)
-# Every upper-case word of the language, for "keywords are upper case" hints.
-KEYWORDS = frozenset(STATEMENT_KEYWORDS + (
-    "TIMEOUT", "AS", "INTO", "THEN", "AND", "OR", "NOT", "FILE", "CONTAINS",
-    "MATCHES", "STARTS_WITH", "ENDS_WITH", "IS_EMPTY", "IS_NOT_EMPTY", "EXISTS",
-))
+from .keywords import KEYWORDS, STATEMENT_KEYWORDS
 
 # How each terminal is named in a message.
 _TERMINAL_WORDS = {

@@ -31,7 +31,7 @@ from lark import Lark, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 from lark.lexer import Token
 
-from . import hints
+from . import hints, keywords
 from .ast import (
     Append, Assert, Branch, Call, Choose, Comment, Directive, Duration,
     EstimateCost, FileRef, Heredoc, If, ListExpr, Literal, Log, Logical, Not,
@@ -53,7 +53,7 @@ _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)\Z")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 # Names the language reserves; using one as a variable is an error.
-_RESERVED = hints.KEYWORDS | {"true", "false", "null"}
+_RESERVED = keywords.RESERVED
 
 
 def parse_duration(text: str) -> float | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from tisslang import ast as A
-from tisslang.hints import KEYWORDS
+from tisslang.keywords import KEYWORDS
 from tisslang.parser import parse_duration
 
 RESERVED = {word.upper() for word in KEYWORDS} | {"TRUE", "FALSE", "NULL"}

@@ -12,7 +12,7 @@ from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Stri
 
 from tisslang import highlight as lexer_module
 from tisslang.checker import BUILTINS
-from tisslang.hints import KEYWORDS
+from tisslang.keywords import KEYWORDS
 from tisslang.highlight import TissLangLexer
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.tiss"))
@@ -31,7 +31,7 @@ def test_registered_with_pygments_through_the_entry_point():
 
 
 def test_the_lexer_knows_exactly_the_parsers_words():
-    words = (lexer_module.COMMANDS + lexer_module.STRUCTURE + lexer_module.CLAUSES
+    words = (lexer_module.COMMANDS + lexer_module.STRUCTURES + lexer_module.CLAUSES
              + lexer_module.WORD_OPERATORS)
     assert len(words) == len(set(words))
     assert set(words) == KEYWORDS
