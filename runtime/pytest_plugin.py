@@ -249,6 +249,13 @@ if given is not None:
         _expect(outcome.status == RUN_STATUS[status],
                 f"expected: the run {status}; but it {outcome.status}" + (f": {outcome.error}" if outcome.error else ""))
 
+    @then(parsers.re(r'the run fails with "(?P<text>.*)"'))
+    def run_fails_with(tiss_runner, text):
+        outcome = tiss_runner.last()
+        _expect(outcome.status == "failed" and _unescape(text) in (outcome.error or ""),
+                f"expected: the run fails with {_unescape(text)!r}; but it {outcome.status}"
+                + (f": {outcome.error}" if outcome.error else ""))
+
     @then(parsers.re(r'step "(?P<name>.+)" (?P<status>succeeded|failed)'))
     def step_status(tiss_runner, name, status):
         step = tiss_runner.step(name)

@@ -33,7 +33,7 @@ Feature: Publishing the release notes
 
   Scenario: without any change there is nothing to publish
     When I run the plan "examples/bdd/release_notes.tiss"
-    Then the run fails
+    Then the run fails with "FILE \"RELEASE.md\" IS_NOT_EMPTY failed"
     And step "collect" failed
 
   Scenario: a plan written in the feature itself

@@ -29,6 +29,7 @@ Feature: every ready step
     Then the run succeeds
     When I run the plan "plans/build.tiss"
     Then the run fails
+    And the run fails with "build.EXIT_CODE == 0 failed: build.EXIT_CODE was 3"
     And step "make" failed
 
   Scenario: answers given before the run
@@ -97,6 +98,13 @@ Feature: scenarios that fail and say why
     When I run the plan "missing.tiss"
     Then the run succeeds
 
+  Scenario: the run failed for another reason than the one expected
+    When I run the plan:
+      """
+      STEP "check" { ASSERT 1 == 2 }
+      """
+    Then the run fails with "no such file"
+
   Scenario: a step that never ran
     When I run the plan:
       """
@@ -152,10 +160,12 @@ def test_failing_scenarios_explain_themselves(tmp_path):
     code, output, results = pytest_project(tmp_path, {"failing": FAILING})
     assert code == 1
     failures = {name.removeprefix("test_"): text for name, text in results.items() if text}
-    assert len(failures) == 5, output
+    assert len(failures) == 6, output
     assert "does not contain 'expected text'; it holds:\nactual text" in failures["wrong_file_content"]
     expected_success = failures["the_run_failed_the_scenario_expected_success"]
     assert "expected: the run succeeds; but it failed: " in expected_success and "1 == 2 failed" in expected_success
+    assert "expected: the run fails with 'no such file'; but it failed: " in \
+        failures["the_run_failed_for_another_reason_than_the_one_expected"]
     assert 'the plan does not parse:\n<plan>:1:5: error: expected a quoted string' in \
         failures["a_plan_that_does_not_parse"]
     assert "no plan file 'missing.tiss'; looked in:" in failures["a_plan_file_that_is_not_there"]
