@@ -30,7 +30,9 @@ from pathlib import Path
 from .base import (
     SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError,
 )
-from .client import LOG_NAME, SOCKET_NAME, ExecutorClient, make_private_dir, read_log
+from .client import (
+    SOCKET_NAME, ExecutorClient, ExecutorLog, explain_executor_death, make_private_dir,
+)
 from .image import (
     SANDBOX_UID, WORKSPACE, allowed_etc_paths, group_text, passwd_text, python_alias,
     system_layout,
@@ -42,6 +44,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 EXECUTOR_DIR = "/.tiss/lib"   # this package, read-only
 SOCKET_DIR = "/.tiss/run"     # the executor's socket
 STARTUP_SECONDS = 20
+EXIT_WAIT_SECONDS = 10  # for bwrap to exit once its executor died (then it is immediate)
 BASE_PROTECTIONS = frozenset({
     "timeout", "output_cap", "clean_env", "no_network", "read_only_host", "no_shadow",
     "background_jobs",
@@ -70,6 +73,8 @@ class BwrapSandbox:
         self._cgroup: Cgroup | None = None
         self._private_dir: Path | None = None  # the sandbox's /etc
         self._socket_dir: Path | None = None
+        self._log: ExecutorLog | None = None  # bwrap's stdout and stderr
+        self._oom_kills_seen = 0  # OOM kills already reported with a command's result
         self._process: subprocess.Popen | None = None
         self._executor: ExecutorClient | None = None
 
@@ -86,8 +91,9 @@ class BwrapSandbox:
             self._private_dir = make_private_dir()
             self._write_etc(self._private_dir / "etc")
             self._socket_dir = make_private_dir()
+            self._log = ExecutorLog()  # nameless: outside anything the sandbox can reach
             self._process = self._spawn_in_keeper_thread()
-            self._executor = ExecutorClient(self._socket_dir, self.config, self._state)
+            self._executor = ExecutorClient(self._socket_dir, self.config, self._explain_stop)
             self._executor.connect_lease(STARTUP_SECONDS, self._fail_if_exited)
         except BaseException:
             self.close()
@@ -102,7 +108,9 @@ class BwrapSandbox:
         # The executor cannot see the cgroup from inside: judge OOM from here
         # (approximate when commands run concurrently: the counter is shared).
         if oom_before is not None and result.exit_code == 128 + signal.SIGKILL:
-            result.oom_killed = (self._cgroup.oom_kills() or 0) > oom_before
+            oom_after = self._cgroup.oom_kills() or 0
+            result.oom_killed = oom_after > oom_before
+            self._oom_kills_seen = max(self._oom_kills_seen, oom_after)
         return result
 
     def cancel_all(self) -> None:
@@ -124,6 +132,9 @@ class BwrapSandbox:
             if directory is not None:
                 shutil.rmtree(directory, ignore_errors=True)
         self._private_dir = self._socket_dir = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __enter__(self):
         self.start()
@@ -163,12 +174,12 @@ class BwrapSandbox:
         return spawned[0]
 
     def _spawn(self) -> subprocess.Popen:
-        with open(self._socket_dir / LOG_NAME, "wb") as log:
-            return subprocess.Popen(
-                self._bwrap_argv(), env={"PATH": SANDBOX_PATH},  # commands get theirs per request
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                preexec_fn=self._cgroup.join if self._cgroup else _rlimits_setter(self.config),
-            )
+        return subprocess.Popen(
+            self._bwrap_argv(), env={"PATH": SANDBOX_PATH},  # commands get theirs per request
+            stdin=subprocess.DEVNULL, stdout=self._log.file, stderr=self._log.file,
+            start_new_session=True,
+            preexec_fn=self._cgroup.join if self._cgroup else _rlimits_setter(self.config),
+        )
 
     def _bwrap_argv(self) -> list[str]:
         uid = SANDBOX_UID if os.getuid() == 0 else os.getuid()
@@ -199,14 +210,24 @@ class BwrapSandbox:
                  "--socket", f"{SOCKET_DIR}/{SOCKET_NAME}"]
         return args
 
-    def _state(self) -> str:
-        if self._process is None or self._process.poll() is None:
-            return "bubblewrap is still running"
-        return f"bubblewrap exited with {self._process.returncode}: {read_log(self._socket_dir)}"
+    def _explain_stop(self) -> tuple[str, str | None]:
+        """Why the executor stopped answering, from what the kernel says:
+        bwrap's exit status (it passes on its executor's) and the cgroup's
+        OOM-kill counter."""
+        try:
+            status = self._process.wait(timeout=EXIT_WAIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            return "its executor no longer answers, though bubblewrap still runs", None
+        oom_killed = None if self._cgroup is None else (
+            (self._cgroup.oom_kills() or 0) > self._oom_kills_seen)
+        what, hint = explain_executor_death(status if status >= 0 else 128 - status, oom_killed)
+        log = self._log.tail()
+        return (what + (f"; its log ends with: {log}" if log else ""), hint)
 
     def _fail_if_exited(self) -> None:
         if self._process is not None and self._process.poll() is not None:
-            raise SandboxError("the bubblewrap sandbox exited at start: " + self._state(),
+            raise SandboxError(f"the bubblewrap sandbox exited at start with status "
+                               f"{self._process.returncode}: {self._log.tail()}",
                                hint="run `tiss sandbox status` to see what works here")
 
 

@@ -8,13 +8,22 @@ their isolation, then talk to it here.
 - ``run`` opens one connection per command, so PARALLEL threads never share
   one. Closing that connection (Ctrl-C, ``cancel_all``) makes the executor
   kill the command's whole process tree.
+
+The socket directory is writable from inside the sandbox, so a command can
+put its own socket, or a symlink to any host socket, at the executor's path.
+The host therefore names nothing in it after start: at lease time (before
+any command runs) it pins the executor's socket with an O_PATH descriptor,
+and every later connection goes through that descriptor. The executor's log
+is read the same way (``ExecutorLog``), never by name.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -35,32 +44,42 @@ _RESULT_FIELDS = ("exit_code", "stdout", "stderr", "duration", "timed_out", "oom
 
 
 class ExecutorClient:
-    def __init__(self, socket_dir: Path, config: SandboxConfig, describe_failure: Callable[[], str]):
+    def __init__(self, socket_dir: Path, config: SandboxConfig,
+                 explain_stop: Callable[[], tuple[str, str | None]]):
         self.path = str(socket_dir / SOCKET_NAME)
         self.config = config
-        self._describe_failure = describe_failure  # e.g. the container's state
+        self._explain_stop = explain_stop  # what happened to the sandboxed executor, and a hint
+        self._pinned: int | None = None  # O_PATH descriptor of the executor's socket
         self._lease: socket.socket | None = None
         self._active: set[socket.socket] = set()
         self._lock = threading.Lock()
 
     def connect_lease(self, seconds: float, check_alive: Callable[[], None]) -> None:
-        """Wait until the executor listens; ``check_alive`` raises if it died."""
+        """Wait until the executor listens; ``check_alive`` raises if it died.
+        No command runs before the lease exists, so the socket found now is
+        the executor's own: pin it."""
         deadline = time.monotonic() + seconds
         next_check = time.monotonic() + 0.2
         while time.monotonic() < deadline:
             lease = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                lease.connect(self.path)
+                self._pinned = _pin_socket(self.path)
+                lease.connect(self._address())
                 self._lease = lease
                 return
             except (FileNotFoundError, ConnectionRefusedError):
                 lease.close()
+                self._unpin()
             if time.monotonic() > next_check:
                 next_check += 0.2
                 check_alive()
             time.sleep(0.002)
         raise SandboxError(f"the sandbox executor did not start within {seconds:.0f} s",
                            hint="the machine may be overloaded; try again")
+
+    def _address(self) -> str:
+        """The pinned socket, whatever its name in the directory is by now."""
+        return f"/proc/self/fd/{self._pinned}"
 
     def run(self, command: str, *, timeout: float | None, env: dict[str, str] | None,
             max_output: int | None, cwd: str) -> CommandResult:
@@ -77,13 +96,14 @@ class ExecutorClient:
         t0 = time.monotonic()
         answer = None
         try:
-            conn.connect(self.path)
+            conn.connect(self._address())
             if timeout is not None:
                 conn.settimeout(timeout + ANSWER_GRACE_SECONDS)
             send_message(conn, request)
             answer = recv_message(conn)
         except socket.timeout:
-            raise SandboxError("the sandbox executor stopped answering: " + self._describe_failure())
+            what, hint = self._explain_stop()
+            raise SandboxError("the sandbox executor stopped answering: " + what, hint=hint)
         except OSError:
             pass  # cancelled (we shut the socket down) or the executor died: see below
         finally:  # also on KeyboardInterrupt: the EOF makes the executor kill the command
@@ -94,8 +114,8 @@ class ExecutorClient:
         if answer is not None:
             return CommandResult(**{key: answer[key] for key in _RESULT_FIELDS})
         if not cancelled:
-            raise SandboxError("the sandbox stopped during a command: " + self._describe_failure(),
-                               hint="if commands need more memory, raise sandbox.memory_mb")
+            what, hint = self._explain_stop()
+            raise SandboxError("the sandbox stopped during a command: " + what, hint=hint)
         return CommandResult(exit_code=CANCELLED_EXIT_CODE, stdout="", stderr="cancelled\n",
                              duration=time.monotonic() - t0)
 
@@ -113,6 +133,80 @@ class ExecutorClient:
         if self._lease is not None:
             self._lease.close()
             self._lease = None
+        self._unpin()
+
+    def _unpin(self) -> None:
+        if self._pinned is not None:
+            os.close(self._pinned)
+            self._pinned = None
+
+
+def _pin_socket(path: str) -> int:
+    """An O_PATH descriptor of the socket at ``path`` (never through a symlink)."""
+    fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SandboxError(f"{path} is not the sandbox executor's socket")
+    return fd
+
+
+def explain_executor_death(status: int | None, oom_killed: bool | None) -> tuple[str, str | None]:
+    """What to tell the user when the executor of a sandbox died: its exit
+    ``status`` (shell convention, 128+N for signal N; None if unknown) and
+    whether the kernel reported an out-of-memory kill (None if it cannot
+    tell). Returns (what happened, hint)."""
+    if oom_killed:
+        return ("the kernel's OOM killer killed processes in it (its memory limit was reached)",
+                "if commands need more memory, raise sandbox.memory_mb")
+    if status is None:
+        return "its executor is gone and its exit status is unknown", None
+    if status > 128:
+        number = status - 128
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = "an unknown signal"
+        what = f"its executor was killed by signal {number} ({name})"
+        if oom_killed is False:
+            what += ", not by the memory limit (the kernel reported no OOM kill)"
+        return (what + ": most likely a command in the sandbox killed the sandbox's own "
+                "processes (e.g. kill -KILL -1)",
+                "a command must not kill every process it can see; look at the RUN above")
+    return f"its executor exited with status {status}", None
+
+
+class ExecutorLog:
+    """The executor's stderr, to explain why it failed, read through a
+    descriptor opened before the sandbox starts and never by name: the
+    sandbox can replace the name by a symlink to a host file.
+
+    With a ``directory`` (Docker: the executor opens the log by name inside
+    the container), the file is created there, owned by ``owner``; without
+    one (bubblewrap: the file is handed to bwrap as its stdout and stderr),
+    it has no name at all."""
+
+    TAIL_CHARS = 500
+
+    def __init__(self, directory: Path | None = None, owner: tuple[int, int] | None = None):
+        if directory is None:
+            self.file = tempfile.TemporaryFile()
+        else:
+            fd = os.open(directory / LOG_NAME,
+                         os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            if owner is not None:
+                os.fchown(fd, *owner)
+            self.file = os.fdopen(fd, "r+b")
+
+    def tail(self) -> str:
+        """The end of the log, printable characters only (the sandbox wrote it)."""
+        size = os.fstat(self.file.fileno()).st_size
+        start = max(0, size - 4 * self.TAIL_CHARS)
+        text = os.pread(self.file.fileno(), size - start, start).decode("utf-8", "replace")
+        text = "".join(c if c.isprintable() or c == "\n" else "?" for c in text)
+        return text.strip()[-self.TAIL_CHARS:]
+
+    def close(self) -> None:
+        self.file.close()
 
 
 # -- private directories (sockets, a sandbox's /etc) ------------------------------
@@ -137,8 +231,3 @@ def reap_private_dirs() -> None:
         for entry in base.iterdir():
             if not tag_alive(entry.name.partition(".")[0]):
                 shutil.rmtree(entry, ignore_errors=True)
-
-
-def read_log(socket_dir: Path) -> str:
-    log = socket_dir / LOG_NAME
-    return log.read_text(errors="replace").strip()[-500:] if log.exists() else ""

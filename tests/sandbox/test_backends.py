@@ -11,6 +11,7 @@ import pytest
 
 from runtime.sandbox import SandboxError
 from runtime.sandbox.base import CANCELLED_EXIT_CODE
+from runtime.sandbox.client import explain_executor_death
 
 from .conftest import ISOLATED, make_sandbox, processes_with
 
@@ -113,6 +114,26 @@ def test_ctrl_c_in_the_calling_thread_kills_the_command(sandbox, marker):
         signal.signal(signal.SIGALRM, previous)
     _wait_for(lambda: not processes_with(marker))
     assert processes_with(marker) == []
+
+
+@pytest.mark.parametrize("backend", ISOLATED)
+def test_a_sandbox_killed_by_its_own_command_says_so(backend, workspace):
+    with make_sandbox(backend, workspace) as box:
+        with pytest.raises(SandboxError) as caught:
+            box.run("kill -KILL -1", timeout=30)
+    message = str(caught.value)
+    assert "killed by signal 9 (SIGKILL)" in message
+    assert "a command in the sandbox killed" in message
+    assert "memory" not in (caught.value.hint or "")  # it was not an OOM kill
+
+
+def test_only_a_kernel_reported_oom_is_blamed_on_memory():
+    what, hint = explain_executor_death(137, oom_killed=True)
+    assert "OOM killer" in what and "sandbox.memory_mb" in hint
+    for oom in (False, None):  # no OOM, or no way to tell (bubblewrap without cgroup)
+        what, hint = explain_executor_death(137, oom_killed=oom)
+        assert "SIGKILL" in what and "memory_mb" not in (hint or "")
+    assert "unknown" in explain_executor_death(None, None)[0]
 
 
 def test_close_is_idempotent_and_run_after_close_is_a_clear_error(backend, workspace):
