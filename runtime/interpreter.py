@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tisslang import ast
+from tisslang.parser import parse_duration
 
 from . import cost
 from .budget import Budget
@@ -44,6 +45,7 @@ BUILT_IN = {
 }
 
 SIZE_UNITS = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}
+DURATION_HINT = "write a number followed by ms, s, m or h, for example 30s or 5m"
 SCRIPT_RUNNERS = {"PYTHON": "python3 -c", "PY": "python3 -c"}   # other heredocs are shell
 
 
@@ -145,7 +147,9 @@ class Interpreter:
         scope = dict(ctx.scope)
         for directive in directives:
             value = evaluate(directive.value, ctx)
-            if directive.name == "env":
+            if directive.name == "timeout":
+                value = _duration(directive.value, ctx, "@timeout", directive.span.line)
+            elif directive.name == "env":
                 if not isinstance(value, dict):
                     raise RunError("@env needs an object, e.g. @env {DEBUG: \"1\"}", directive.span.line)
                 value = {**scope.get("env", {}), **{k: str(v) for k, v in value.items()}}
@@ -200,7 +204,7 @@ class Interpreter:
     def do_run(self, stmt: ast.Run, key, ctx):
         line = stmt.span.line
         command = self.shell_command(stmt, ctx)
-        timeout = stmt.timeout.seconds if stmt.timeout else _seconds(ctx.scope.get("timeout"), "@timeout", line)
+        timeout = _duration(stmt.timeout, ctx, "RUN TIMEOUT", line) if stmt.timeout else ctx.scope.get("timeout")
         time_left = self.budget.time_left()
         budget_bound = time_left is not None and (timeout is None or time_left < timeout)
         if budget_bound:
@@ -265,9 +269,10 @@ class Interpreter:
         return {"message": message}
 
     def do_set_budget(self, stmt: ast.SetBudget, key, ctx):
-        value = evaluate(stmt.value, ctx)
-        if stmt.key == "EXECUTION_TIME" and isinstance(value, str):
-            value = _seconds(value, "EXECUTION_TIME", stmt.span.line)
+        if stmt.key == "EXECUTION_TIME":
+            value = _duration(stmt.value, ctx, "SET_BUDGET EXECUTION_TIME", stmt.span.line)
+        else:
+            value = evaluate(stmt.value, ctx)
         self.budget.set_limit(stmt.key, value, stmt.span.line)
 
     def do_prompt(self, stmt: ast.PromptAgent, key, ctx):
@@ -584,15 +589,21 @@ def _contains_estimate(stmts) -> bool:
     return any(type(s) is ast.EstimateCost for s in stmts)
 
 
-def _seconds(value, what: str, line: int) -> float | None:
-    """A duration from a directive or budget: 30, "30s", "500ms", "5m", "2h"."""
-    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
-        return value
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(value))
-    if not match:
-        raise RunError(f"{what} {value!r} is not a duration", line, hint='write e.g. "500ms", "30s", "5m" or "2h"')
-    number, unit = float(match.group(1)), match.group(2) or "s"
-    return number * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+def _duration(expr: ast.Expr, ctx: Context, what: str, line: int) -> float:
+    """Seconds for a duration in the plan: ``30s`` as written, or a string that
+    reads as one once interpolated. The rule is ``parse_duration``'s, the
+    checker's too, so a plan the checker would refuse never runs either."""
+    if type(expr) is ast.Duration:
+        seconds, text = expr.seconds, expr.text
+    else:
+        value = evaluate(expr, ctx)
+        seconds = parse_duration(value) if isinstance(value, str) else None
+        if seconds is None:
+            raise RunError(f"{what} {value!r} is not a duration", line, hint=DURATION_HINT)
+        text = value
+    if seconds <= 0:
+        raise RunError(f"{what} must be longer than zero, got {text}", line, hint=DURATION_HINT)
+    return seconds
 
 
 def _size(value, line: int) -> int | None:

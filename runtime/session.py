@@ -19,6 +19,7 @@ from typing import Any
 import tisslang
 from tisslang import ast
 from tisslang.errors import Diagnostic, TissSyntaxError
+from tisslang.source import UnreadableSource, read_source
 
 from . import cost
 from .errors import RunError, Stop
@@ -159,7 +160,10 @@ class Session:
         self._chunks += 1
         root = Context(self.interp, self.scope)
         outcome = self._guarded(lambda: self.interp.run_block(statements, key, root))
-        self.scope = self.interp.enter_scope(statements, root).scope
+        try:   # the chunk's directives stay in force for the next chunks
+            self.scope = self.interp.enter_scope(statements, root).scope
+        except RunError:
+            pass   # a bad directive: the outcome already reports it
         return outcome
 
     def run_program(self, program: ast.Program, event: str = "run_started") -> RunOutcome:
@@ -253,10 +257,10 @@ def load_plan(plan: str | Path | ast.Program, warnings: list | None = None) -> t
     elif isinstance(plan, Path) or (isinstance(plan, str) and plan.endswith(".tiss") and "\n" not in plan):
         path = Path(plan)
         try:
-            source = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RunError(f"cannot read plan {str(path)!r}: {exc.strerror}",
-                           hint="check the path of the .tiss file") from None
+            source = read_source(path)
+        except UnreadableSource as exc:
+            raise RunError(f"cannot read plan {str(path)!r}: {exc.reason}",
+                           hint="give the path of a .tiss file, saved as UTF-8 text") from None
         program = tisslang.parse(source, str(path))
     else:
         source = plan

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .errors import Diagnostic, TissSyntaxError
 from .heredoc import normalise_newlines
+from .source import UnreadableSource, read_source
 
 EXIT_OK, EXIT_WOULD_CHANGE, EXIT_ERROR = 0, 1, 2
 
@@ -41,26 +42,6 @@ def register(subparsers) -> None:
     parse.set_defaults(func=cmd_parse)
 
 
-class _Unreadable(Exception):
-    pass
-
-
-def _read(name: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
-    path = Path(name)
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise _Unreadable(f"{name}: error: no such file") from None
-    except IsADirectoryError:
-        raise _Unreadable(f"{name}: error: is a directory, not a .tiss file") from None
-    except UnicodeDecodeError as exc:
-        raise _Unreadable(f"{name}: error: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise _Unreadable(f"{name}: error: cannot read: {exc.strerror}") from None
-
-
 def _display_name(name: str) -> str:
     return "<stdin>" if name == "-" else name
 
@@ -79,10 +60,10 @@ def _load(name: str, work):
     display_name))``; an unreadable file or a syntax error is reported and
     gives None."""
     try:
-        source = _read(name)
+        source = read_source(name)
         return source, work(source, _display_name(name))
-    except _Unreadable as exc:
-        print(exc, file=sys.stderr)
+    except UnreadableSource as exc:
+        print(f"{_display_name(name)}: error: {exc.reason}", file=sys.stderr)
     except TissSyntaxError as exc:
         _report(exc.diagnostics)
     return None
