@@ -30,6 +30,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from model.config import ModelConfig
+from model.fileio import sync_dir, write_atomic
 
 FORMAT = 1
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
@@ -38,22 +39,6 @@ OPTIMIZER, STATE, LATEST = "optimizer.safetensors", "state.json", "LATEST"
 
 class CheckpointError(Exception):
     """A model or checkpoint cannot be loaded; the message lists every mismatch."""
-
-
-# --- small atomic-file helpers ----------------------------------------------
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old or the new file, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    _fsync_file(tmp)
-    os.replace(tmp, path)
 
 
 # --- model directories ------------------------------------------------------
@@ -210,7 +195,8 @@ def save_checkpoint(run_dir: str | os.PathLike, model, optimizer, state: dict,
         (tmp / STATE).write_text(json.dumps(full_state, indent=1))
 
     _write_dir_atomic(target, write)
-    write_text_atomic(run_dir / LATEST, f"checkpoints/{name}\n")
+    # LATEST's rename must be on disk before older checkpoints are removed.
+    write_atomic(run_dir / LATEST, f"checkpoints/{name}\n", fsync_dir=True)
     for old in sorted((run_dir / "checkpoints").glob("step-*"))[:-keep]:
         shutil.rmtree(old)
     return target
@@ -246,7 +232,11 @@ def load_checkpoint(path: str | os.PathLike, model, optimizer) -> dict:
 
 
 def _write_dir_atomic(target: Path, write) -> None:
-    """Run ``write(tmp_dir)`` then swap ``tmp_dir`` into ``target`` with renames only."""
+    """Run ``write(tmp_dir)`` then swap ``tmp_dir`` into ``target`` with renames only.
+
+    A directory cannot be replaced in one rename, so this is the directory
+    version of model.fileio.atomic_file: the files are fsynced before the
+    renames, and the parent folder after them."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     if tmp.exists():  # left over from a crash: never trusted
@@ -255,11 +245,19 @@ def _write_dir_atomic(target: Path, write) -> None:
     write(tmp)
     for f in tmp.iterdir():
         _fsync_file(f)
+    sync_dir(tmp)
     old = target.with_name(f".{target.name}.old")
     if target.exists():
         if old.exists():
             shutil.rmtree(old)
         os.rename(target, old)
     os.rename(tmp, target)
+    sync_dir(target.parent)
     if old.exists():
         shutil.rmtree(old)
+
+
+def _fsync_file(path: Path) -> None:
+    """Files written by other libraries (safetensors) are fsynced by name."""
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())

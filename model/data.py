@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.checkpoint import write_text_atomic
+from model.fileio import atomic_file, write_atomic
 
 BUILTIN_CORPORA = ("shakespeare", "stdlib")
 
@@ -137,8 +137,7 @@ def build_token_file(files: list[Path], tokenizer, out_path: str | os.PathLike) 
     dtype = token_dtype(tokenizer.vocab_size)
     eos = tokenizer.special_tokens.get("<|eos|>")
     n_tokens = n_bytes = 0
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    with open(tmp, "wb") as out:
+    with atomic_file(out_path) as out:
         for path in files:
             data = Path(path).read_bytes()
             text = data.decode("utf-8", errors="replace")
@@ -150,8 +149,7 @@ def build_token_file(files: list[Path], tokenizer, out_path: str | os.PathLike) 
             n_bytes += len(text.encode("utf-8"))
     meta = {"dtype": dtype.name, "n_tokens": n_tokens, "n_bytes": n_bytes,
             "vocab_size": tokenizer.vocab_size, "sources": [str(p) for p in files]}
-    os.replace(tmp, out_path)
-    write_text_atomic(out_path.with_suffix(".json"), json.dumps(meta, indent=1))
+    write_atomic(out_path.with_suffix(".json"), json.dumps(meta, indent=1))
     return meta
 
 

@@ -39,6 +39,8 @@ from itertools import chain
 from pathlib import Path
 from typing import Iterable
 
+from model.fileio import write_atomic
+
 # GPT-4's (cl100k) pre-split, written for the standard-library ``re`` module,
 # which lacks \p{L} and \p{N}. The translations:
 #   letters  \p{L}  ->  [^\W\d_]      ("word" characters minus digits and "_")
@@ -311,9 +313,7 @@ class Tokenizer:
         """Write the JSON file atomically (temporary file, then rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self._json_text(), encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, self._json_text())
 
     def _json_text(self) -> str:
         """``to_json`` laid out for people: one merge per line."""

@@ -1,6 +1,7 @@
 """Weights in safetensors + JSON config; atomic, resumable training checkpoints."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,6 +144,23 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path):
     assert not (tmp_path / "checkpoints" / "step-0000002").exists()
     restored, _ = load_model(tmp_path)
     np.testing.assert_array_equal(restored.params["tok_emb"], before["tok_emb"])
+
+
+def test_a_checkpoint_is_on_disk_before_latest_names_it(tmp_path, monkeypatch):
+    """Power-cut safety: every file of the checkpoint and its folder are
+    fsynced before the renames, LATEST (a file) before its rename, and the
+    folders after the renames, before older checkpoints are deleted."""
+    from tests.model.test_fileio import fsync_log
+    model, opt = trained_a_little()
+    synced = fsync_log(monkeypatch)
+    save_checkpoint(tmp_path, model, opt, {"step": 1})
+    checkpoints, tmp = tmp_path / "checkpoints", tmp_path / "checkpoints" / ".step-0000001.tmp"
+    files = {"config.json", "model.safetensors", "optimizer.safetensors", "state.json"}
+    assert {Path(p).name for p in synced if Path(p).parent == tmp} == files
+    assert synced.index(str(tmp)) > max(synced.index(str(tmp / f)) for f in files)
+    assert str(checkpoints) in synced                 # the rename into place
+    latest_temp = [p for p in synced if Path(p).name.startswith(".LATEST")]
+    assert latest_temp and synced[-1] == str(tmp_path)   # LATEST's rename, last
 
 
 def test_resuming_with_another_config_names_the_differences(tmp_path):

@@ -18,6 +18,17 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
+def test_a_build_that_fails_midway_keeps_the_previous_token_file(tmp_path):
+    out = tmp_path / "tok.bin"
+    build_token_file([write_text(tmp_path / "a.txt", "first")], ByteTokenizer(), out)
+    before = out.read_bytes(), out.with_suffix(".json").read_text()
+    with pytest.raises(FileNotFoundError):   # the second corpus file is missing
+        build_token_file([write_text(tmp_path / "b.txt", "second"), tmp_path / "gone.txt"],
+                         ByteTokenizer(), out)
+    assert (out.read_bytes(), out.with_suffix(".json").read_text()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt", "tok.bin", "tok.json"]
+
+
 def test_byte_tokenizer_round_trips_unicode():
     tok = ByteTokenizer()
     text = "Ô Roméo — 🌹\n"
