@@ -11,9 +11,9 @@ counts but only its longest child's time; CHOOSE takes its cheapest option.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from model.fileio import write_atomic
 from tisslang import ast
 from tisslang.formatter import format_template
 
@@ -67,43 +67,105 @@ def estimate(stmts, history: dict[str, list[float]]) -> dict:
 
 
 def estimate_one(stmt, history) -> dict:
+    """The cost of one statement. A statement kind missing from ESTIMATES is
+    an error, not a silent zero (tests/lang/test_statement_passes.py)."""
+    estimator = ESTIMATES.get(type(stmt))
+    if estimator is None:
+        raise TypeError(f"cost.ESTIMATES has no entry for {type(stmt).__name__} statements")
+    return estimator(stmt, history)
+
+
+def _run(stmt: ast.Run, history) -> dict:
     cost = zero()
-    kind = type(stmt)
-    if kind is ast.Run:
-        seen = history.get(command_key(stmt))
-        cost["RUN_COUNT"] = 1
-        if seen:
-            cost["EXECUTION_TIME"] = sum(seen) / len(seen)
-        else:
-            cost["EXECUTION_TIME"] = min(UNKNOWN_RUN_SECONDS, stmt.timeout.seconds) if stmt.timeout else UNKNOWN_RUN_SECONDS
-            cost["UNSEEN_COMMANDS"] = 1
-    elif kind is ast.PromptAgent:
-        seen = history.get(prompt_key(stmt))
-        tokens = round(sum(seen) / len(seen)) if seen else TOKENS_PER_PROMPT
-        cost.update(API_CALLS=1, PROMPTS=1, TOKEN_COUNT=tokens, EXECUTION_TIME=PROMPT_SECONDS)
-    elif kind is ast.Call:
-        cost.update(API_CALLS=1, CALLS=1)
-    elif kind is ast.If:
-        for arm in [b.body for b in stmt.branches] + [stmt.orelse or ()]:
-            cost = worst(cost, estimate(arm, history))
-    elif kind is ast.Try:
-        cost = add(estimate(stmt.body, history), estimate(stmt.catch, history))
-    elif kind is ast.Retry:
-        body = estimate(stmt.body, history)
-        cost = {k: v * stmt.count for k, v in body.items()}
-    elif kind is ast.Parallel:
-        longest = 0.0
-        for child in stmt.body:
-            part = estimate_one(child, history)
-            longest = max(longest, part["EXECUTION_TIME"])
-            cost = add(cost, part)
-        cost["EXECUTION_TIME"] = longest
-    elif kind is ast.Choose:
-        options = [estimate(o.body, history) for o in stmt.body if isinstance(o, ast.Step)]
-        cost = min(options, key=sort_key) if options else cost
-    elif kind in (ast.Step, ast.Setup, ast.Task, ast.EstimateCost):
-        cost = estimate(stmt.body, history)
+    seen = history.get(command_key(stmt))
+    cost["RUN_COUNT"] = 1
+    if seen:
+        cost["EXECUTION_TIME"] = sum(seen) / len(seen)
+    else:
+        cost["EXECUTION_TIME"] = min(UNKNOWN_RUN_SECONDS, stmt.timeout.seconds) if stmt.timeout else UNKNOWN_RUN_SECONDS
+        cost["UNSEEN_COMMANDS"] = 1
     return cost
+
+
+def _prompt(stmt: ast.PromptAgent, history) -> dict:
+    seen = history.get(prompt_key(stmt))
+    tokens = round(sum(seen) / len(seen)) if seen else TOKENS_PER_PROMPT
+    return {**zero(), "API_CALLS": 1, "PROMPTS": 1, "TOKEN_COUNT": tokens, "EXECUTION_TIME": PROMPT_SECONDS}
+
+
+def _call(stmt: ast.Call, history) -> dict:
+    return {**zero(), "API_CALLS": 1, "CALLS": 1}
+
+
+def _free(stmt, history) -> dict:
+    """Statements that run no command, model or tool."""
+    return zero()
+
+
+def _body(stmt, history) -> dict:
+    return estimate(stmt.body, history)
+
+
+def _if(stmt: ast.If, history) -> dict:
+    cost = zero()
+    for arm in [b.body for b in stmt.branches] + [stmt.orelse or ()]:
+        cost = worst(cost, estimate(arm, history))
+    return cost
+
+
+def _try(stmt: ast.Try, history) -> dict:
+    return add(estimate(stmt.body, history), estimate(stmt.catch, history))
+
+
+def _retry(stmt: ast.Retry, history) -> dict:
+    body = estimate(stmt.body, history)
+    return {k: v * stmt.count for k, v in body.items()}
+
+
+def _parallel(stmt: ast.Parallel, history) -> dict:
+    cost, longest = zero(), 0.0
+    for child in stmt.body:
+        part = estimate_one(child, history)
+        longest = max(longest, part["EXECUTION_TIME"])
+        cost = add(cost, part)
+    cost["EXECUTION_TIME"] = longest
+    return cost
+
+
+def _choose(stmt: ast.Choose, history) -> dict:
+    options = [estimate(o.body, history) for o in stmt.body if isinstance(o, ast.Step)]
+    return min(options, key=sort_key) if options else zero()
+
+
+# One entry per statement kind: adding a statement means adding it here.
+ESTIMATES = {
+    ast.Run: _run, ast.PromptAgent: _prompt, ast.Call: _call,
+    ast.Write: _free, ast.Append: _free, ast.Read: _free, ast.Assert: _free, ast.Var: _free,
+    ast.Log: _free, ast.SetBudget: _free, ast.RequestReview: _free, ast.Pause: _free,
+    ast.Directive: _free,
+    ast.If: _if, ast.Try: _try, ast.Retry: _retry, ast.Parallel: _parallel, ast.Choose: _choose,
+    ast.Step: _body, ast.Setup: _body, ast.Task: _body, ast.EstimateCost: _body,
+}
+
+
+def per_step(program: ast.Program, history) -> list[dict]:
+    """``{"name", "estimate"}`` for every STEP and SETUP, wherever it is
+    nested (inside PARALLEL, CHOOSE, IF, TRY, RETRY …), in source order."""
+    rows = []
+    pending = list(reversed(program.body))
+    while pending:
+        stmt = pending.pop()
+        if isinstance(stmt, (ast.Step, ast.Setup)):
+            name = _plain(stmt.description) if stmt.description else "SETUP"
+            rows.append({"name": name, "estimate": estimate(stmt.body, history)})
+            continue
+        for block in reversed(ast.blocks(stmt)):
+            pending.extend(reversed(block))
+    return rows
+
+
+def _plain(template: ast.Template) -> str:
+    return "".join(p.value if isinstance(p, ast.Text) else "{{" + p.ref.name + "}}" for p in template.parts)
 
 
 # --- durations seen in earlier runs ---------------------------------------
@@ -129,6 +191,5 @@ def save_history(workspace: Path, observed: dict[str, list[float]]) -> None:
         history[command] = (history.get(command, []) + durations)[-KEEP_DURATIONS:]
     path = history_path(workspace)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_suffix(f".tmp{os.getpid()}")
-    temp.write_text(json.dumps(history, indent=1), encoding="utf-8")
-    os.replace(temp, path)
+    # Not fsynced: a history lost to a power cut only makes estimates vaguer.
+    write_atomic(path, json.dumps(history, indent=1), fsync=False)

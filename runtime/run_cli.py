@@ -142,23 +142,9 @@ def describe_event(event: dict) -> str:
 
 def dry_run(program, workspace: Path, as_json: bool) -> int:
     """Cost every step without running anything."""
-    from tisslang import ast
-
     from . import cost
     history = cost.load_history(workspace)
-    rows = []
-
-    def visit(stmts):
-        for stmt in stmts:
-            if type(stmt) in (ast.Step, ast.Setup):
-                name = _plain(stmt.description) if stmt.description else "SETUP"
-                rows.append({"name": name, "estimate": cost.estimate(stmt.body, history)})
-            elif type(stmt) is ast.Task:
-                visit(stmt.body)
-            elif type(stmt) in (ast.Parallel, ast.Choose):
-                visit(stmt.body)
-
-    visit(program.body)
+    rows = cost.per_step(program, history)
     total = cost.estimate(program.body, history)
     if as_json:
         print(json.dumps({"status": "dry-run", "steps": rows, "total": total}))
@@ -169,11 +155,6 @@ def dry_run(program, workspace: Path, as_json: bool) -> int:
         f" ({total['UNSEEN_COMMANDS']} commands never run here before, guessed at "
         f"{cost.UNKNOWN_RUN_SECONDS:g}s each)" if total["UNSEEN_COMMANDS"] else ""))
     return 0
-
-
-def _plain(template) -> str:
-    from tisslang import ast
-    return "".join(p.value if isinstance(p, ast.Text) else "{{" + p.ref.name + "}}" for p in template.parts)
 
 
 # --- helpers -------------------------------------------------------------------

@@ -11,7 +11,7 @@ The section numbers refer to the language reference (TISSLANG.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Union, get_args
 
 
 @dataclass(frozen=True)
@@ -325,6 +325,22 @@ Stmt = Union[
     RequestReview, Pause, Directive, Step, Setup, If, Parallel, Choose,
     EstimateCost, Try, Retry, Task,
 ]
+# Every statement class. Each pass (checker, formatter, interpreter, cost,
+# dry run) handles all of them; tests/lang/test_statement_passes.py checks it.
+STATEMENTS: tuple[type, ...] = get_args(Stmt)
+
+
+def blocks(stmt: Node) -> tuple[tuple["Stmt", ...], ...]:
+    """The statement lists nested directly in ``stmt``, in source order
+    (none for a one-line statement). Walks that only need to reach every
+    statement use this instead of knowing each compound statement."""
+    if isinstance(stmt, If):
+        return (*(branch.body for branch in stmt.branches),
+                *(() if stmt.orelse is None else (stmt.orelse,)))
+    if isinstance(stmt, Try):
+        return stmt.body, stmt.catch
+    body = getattr(stmt, "body", None)
+    return (body,) if isinstance(body, tuple) else ()
 
 
 @dataclass(frozen=True)

@@ -190,21 +190,6 @@ class _Flow:
 # --- Which names a piece of plan can set (syntactic) ----------------------------
 
 
-def _block_children(stmt: A.Node) -> Iterator[tuple[A.Stmt, ...]]:
-    """The statement lists nested directly in ``stmt``."""
-    if isinstance(stmt, (A.Step, A.Setup, A.Parallel, A.Choose, A.EstimateCost,
-                         A.Retry, A.Task)):
-        yield stmt.body
-    elif isinstance(stmt, A.If):
-        for branch in stmt.branches:
-            yield branch.body
-        if stmt.orelse is not None:
-            yield stmt.orelse
-    elif isinstance(stmt, A.Try):
-        yield stmt.body
-        yield stmt.catch
-
-
 def _assigned_name(stmt: A.Node) -> str | None:
     if isinstance(stmt, (A.Var, A.Read)):
         return stmt.name
@@ -229,7 +214,7 @@ def _assignments(stmts: Iterable[A.Stmt]) -> dict[str, A.Node]:
             found.setdefault(LAST_CALL, stmt)
         if isinstance(stmt, A.EstimateCost):
             continue
-        for body in reversed(list(_block_children(stmt))):
+        for body in reversed(A.blocks(stmt)):
             stack.extend(reversed(body))
     return found
 
