@@ -246,7 +246,7 @@ class _Checker:
             self.check_stmt(stmt, flow)
 
     def check_stmt(self, stmt: A.Stmt, flow: _Flow) -> None:
-        getattr(self, "stmt_" + type(stmt).__name__)(stmt, flow)
+        CHECKS[type(stmt)](self, stmt, flow)
 
     def stmt_Task(self, stmt: A.Task, flow: _Flow) -> None:
         self.use_template(stmt.description, flow, stmt.span)
@@ -606,6 +606,10 @@ class _Checker:
             self.report(_at(pattern, span), f"MATCHES pattern does not compile: {exc}",
                         hint="MATCHES uses Python regular expressions; escape special "
                              "characters such as ( [ + * ? with a backslash")
+
+
+# One entry per statement kind, as the interpreter's HANDLERS and cost.ESTIMATES.
+CHECKS = {kind: getattr(_Checker, "stmt_" + kind.__name__) for kind in A.STATEMENTS}
 
 
 def _constant_text(value: A.Expr) -> str | None:
