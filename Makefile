@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TISS   := $(VENV)/bin/tiss
 
-.PHONY: demo test bench clean sandbox-setup
+.PHONY: demo test bench mutate clean sandbox-setup
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,14 @@ test: $(VENV)/.installed sandbox-setup
 
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[bench]'
-	for b in bench/*.py; do $(PY) $$b --quick || exit 1; done
+	for b in bench/*.py; do [ $$b = bench/mutation.py ] || $(PY) $$b --quick || exit 1; done
+
+# Mutation testing of the core modules (bench/mutation.py, docs/testing.md);
+# not part of `make test`: about half an hour on two cores, at the lowest
+# CPU priority so that it never slows anyone's tests.
+mutate: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[mutate]'
+	nice -n 19 $(PY) bench/mutation.py --write-docs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -20,8 +20,6 @@ def to_text(value: Any) -> str:
     (``true``, ``null``, ``[1, 2]``), numbers without a spurious ``.0``."""
     if isinstance(value, str):
         return value
-    if type(value) is int:
-        return str(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return json.dumps(value, ensure_ascii=False)
