@@ -1,5 +1,6 @@
 """The training loop on real Shakespeare: learning, bit-identical resume, accumulation, logs."""
 
+import dataclasses
 import io
 import json
 import math
@@ -14,6 +15,7 @@ from model.config import ConfigError, ModelConfig
 from model.data import BatchSampler, ByteTokenizer, TokenFile, build_token_file, shakespeare_files
 from model.model import TissLM
 from model.optim import AdamW
+from model.tokenizer import Tokenizer
 from model.train import Progress, TrainConfig, evaluate, train, train_step
 
 SMALL = ModelConfig(vocab_size=256, context_length=32, n_layers=2, d_model=32, n_heads=2)
@@ -241,3 +243,86 @@ def test_divergence_stops_with_a_clear_error(shakespeare_tokens, tmp_path):
               tokens_path=shakespeare_tokens, progress=False)
     last = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
     assert last["event"] == "diverged"
+
+
+# --- every TrainConfig field reaches where it acts -------------------------------------------
+
+# A short run whose every knob is live: clipping bites (a tiny grad_clip), the
+# schedule is still warming up and decaying, several checkpoints rotate.
+BASE = {"steps": 4, "batch_size": 2, "grad_accum": 1, "lr": 1e-2, "min_lr": 1e-3,
+        "warmup_steps": 2, "weight_decay": 0.1, "grad_clip": 1e-3, "val_fraction": 0.05,
+        "eval_every": 2, "eval_windows": 2, "checkpoint_every": 1, "keep_checkpoints": 2,
+        "log_every": 1, "seed": 0}
+TINY = ModelConfig(vocab_size=256, context_length=16, n_layers=1, d_model=16, n_heads=2)
+
+
+def observe(tokens_path, out_dir, **overrides) -> dict:
+    """What a short run leaves behind, in the terms each field acts on."""
+    result = train(TINY, TrainConfig(**{**BASE, **overrides}), out_dir, tokens_path=tokens_path,
+                   progress=False)
+    events = [json.loads(line) for line in (out_dir / "log.jsonl").read_text().splitlines()]
+    model, _ = load_model(out_dir)
+    return {
+        "weights": {name: p.copy() for name, p in model.params.items()},
+        "steps": result["step"],
+        "train_steps": [e["step"] for e in events if e["event"] == "train"],
+        "eval_steps": [e["step"] for e in events if e["event"] == "eval"],
+        "val_loss": [e["val_loss"] for e in events if e["event"] == "eval"],
+        "val_tokens": events[0]["val_tokens"],
+        "checkpoint_steps": [e["step"] for e in events if e["event"] == "checkpoint"],
+        "kept": sorted(p.name for p in (out_dir / "checkpoints").iterdir()),
+    }
+
+
+# field -> (another value, what that changes)
+PERTURBED = {
+    "steps": (5, "steps"), "batch_size": (3, "weights"), "grad_accum": (2, "weights"),
+    "lr": (2e-2, "weights"), "min_lr": (5e-3, "weights"), "warmup_steps": (1, "weights"),
+    "weight_decay": (0.5, "weights"), "grad_clip": (0.0, "weights"), "seed": (1, "weights"),
+    "val_fraction": (0.1, "val_tokens"), "eval_every": (1, "eval_steps"),
+    "eval_windows": (3, "val_loss"), "checkpoint_every": (3, "checkpoint_steps"),
+    "keep_checkpoints": (3, "kept"), "log_every": (2, "train_steps"),
+}
+
+
+@pytest.fixture(scope="module")
+def baseline(shakespeare_tokens, tmp_path_factory):
+    return observe(shakespeare_tokens, tmp_path_factory.mktemp("baseline"))
+
+
+def test_every_train_config_field_is_perturbed():
+    assert set(PERTURBED) == {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+@pytest.mark.parametrize("field", sorted(PERTURBED))
+def test_each_train_config_field_changes_what_it_acts_on(field, baseline, shakespeare_tokens,
+                                                         tmp_path):
+    value, effect = PERTURBED[field]
+    assert BASE[field] != value
+    changed = observe(shakespeare_tokens, tmp_path, **{field: value})
+    if effect == "weights":
+        assert any(not np.array_equal(changed["weights"][name], p)
+                   for name, p in baseline["weights"].items()), f"{field} did not change training"
+    else:
+        assert changed[effect] != baseline[effect], f"{field} did not change {effect}"
+
+
+# --- bits per byte with a BPE tokenizer -----------------------------------------------------
+
+
+def test_bits_per_byte_divides_by_the_bytes_a_bpe_token_covers(tmp_path):
+    hamlet = next(f for f in shakespeare_files() if f.name == "hamlet_gut.txt")
+    text = hamlet.read_text()[:40_000]
+    corpus = tmp_path / "hamlet.txt"
+    corpus.write_text(text)
+    tokenizer = Tokenizer.train([text], vocab_size=320)
+    build_token_file([corpus], tokenizer, tmp_path / "tokens.bin")
+    n_tokens = len(TokenFile.open(tmp_path / "tokens.bin").tokens)
+    bytes_per_token = len(text.encode("utf-8")) / n_tokens
+    assert bytes_per_token > 1.5   # BPE merges bytes, so per-token and per-byte figures differ
+
+    model_config = ModelConfig(**{**TINY.to_dict(), "vocab_size": tokenizer.vocab_size})
+    result = train(model_config, TrainConfig(**{**BASE, "steps": 2}), tmp_path / "run",
+                   tokens_path=tmp_path / "tokens.bin", progress=False)
+    bits_per_token = result["val_loss"] / math.log(2)
+    assert result["val_bits_per_byte"] == pytest.approx(bits_per_token / bytes_per_token)
