@@ -374,8 +374,7 @@ class _Checker:
         if self.tools is not None and stmt.tool not in self.tools:
             guess = did_you_mean(stmt.tool, self.tools)
             self.report(stmt.span, f"unknown tool '{stmt.tool}'",
-                        hint=f"did you mean {guess}?" if guess
-                        else "run `tiss tools` to list the registered tools")
+                        hint=f"did you mean {guess}?" if guess else _known_tools(self.tools))
         self.use_expr(stmt.args, flow, stmt.span)
         flow.set(LAST_CALL)
         self.assign(stmt.into, flow, stmt.span)
@@ -610,6 +609,15 @@ class _Checker:
 
 # One entry per statement kind, as the interpreter's HANDLERS and cost.ESTIMATES.
 CHECKS = {kind: getattr(_Checker, "stmt_" + kind.__name__) for kind in A.STATEMENTS}
+
+
+def _known_tools(tools: Collection[str], shown: int = 10) -> str:
+    """The hint for an unknown tool: the names that are registered."""
+    if not tools:
+        return "no tools are registered"
+    names = sorted(tools)
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return "registered tools: " + ", ".join(names[:shown]) + more
 
 
 def _constant_text(value: A.Expr) -> str | None:

@@ -413,6 +413,17 @@ def test_unknown_tool_when_the_registry_is_known():
     assert diagnostic.hint == "did you mean search?"
 
 
+def test_an_unknown_tool_hint_names_the_registered_tools_not_a_command():
+    program = parse('CALL launch_rocket {}\n')
+    (diagnostic,) = check(program, tools={"search", "read_file"})
+    assert diagnostic.hint == "registered tools: read_file, search"
+    (diagnostic,) = check(program, tools=set())
+    assert diagnostic.hint == "no tools are registered"
+    many = {f"tool_{n:02}" for n in range(12)}
+    (diagnostic,) = check(program, tools=many)
+    assert diagnostic.hint.endswith("tool_09 and 2 more")
+
+
 def test_findings_are_sorted_and_carry_the_source_line_when_given():
     source = 'LOG "{{b}}"\nLOG "{{a}}"\n'
     found = check(parse(source, "p.tiss"), source=source)
