@@ -2,7 +2,7 @@
 
 Each area registers its own subcommands, so this file stays a table of
 contents: ``register(subparsers)`` adds parsers whose ``func(args) -> int``
-does the work and returns the exit code (TISSLANG.md §8: 0 ok, 1 task failed,
+does the work and returns the exit code (docs/reference.md §8: 0 ok, 1 task failed,
 2 usage/parse/check error, 3 rejected, 75 paused).
 """
 

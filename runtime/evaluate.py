@@ -1,4 +1,4 @@
-"""Expressions and conditions (TISSLANG.md §4), and the words an ASSERT
+"""Expressions and conditions (docs/reference.md §4), and the words an ASSERT
 failure report is made of.
 
 ``env`` is whatever the interpreter passes in; it provides

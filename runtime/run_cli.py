@@ -1,6 +1,6 @@
 """``tiss run``, ``tiss resume``, ``tiss runs`` and ``tiss log``.
 
-Exit codes (TISSLANG.md §8): 0 succeeded, 1 the task failed, 2 usage or
+Exit codes (docs/reference.md §8): 0 succeeded, 1 the task failed, 2 usage or
 parse/check error, 3 rejected in review, 75 paused, 130 interrupted (Ctrl-C).
 With ``--json`` exactly one JSON object goes to stdout; the progress display
 then goes to stderr.

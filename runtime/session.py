@@ -106,7 +106,7 @@ class Session:
     """Keeps a run's state across ``execute`` calls and journals each
     statement like a run (in ``<workspace>/.tiss/runs/<run_id>/``)."""
 
-    def __init__(self, workspace: str | Path = ".", *, sandbox: str = "host", review=None,
+    def __init__(self, workspace: str | Path = ".", *, sandbox: str = "auto", review=None,
                  choose: str = "auto", model=None, tools=None, journal: bool = True,
                  display=None, folder: RunFolder | None = None, state: State | None = None,
                  verdict: str | None = None, source: str = ""):

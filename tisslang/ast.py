@@ -5,7 +5,7 @@ Every node carries its source ``span``. Spans are excluded from equality
 positions. Expressions and interpolations are parsed into nodes at parse time;
 nothing downstream ever re-parses a raw string.
 
-The section numbers refer to the language reference (TISSLANG.md).
+The section numbers refer to the language reference (docs/reference.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The static checker: what the grammar cannot see (TISSLANG.md §3–§7).
+"""The static checker: what the grammar cannot see (docs/reference.md §3–§7).
 
 ``check(program)`` walks the AST once and returns diagnostics, sorted by
 position. The rules:

@@ -1,8 +1,8 @@
-"""``tiss check``, ``tiss fmt`` and ``tiss parse`` (ARCHITECTURE.md, CLI contract).
+"""``tiss check``, ``tiss fmt`` and ``tiss parse`` ((docs/language.md, "Command line")).
 
 Each takes files, or ``-`` for standard input, so editors and scripts can pipe
 a buffer through them. Exit codes: 0 fine, 1 ``fmt --check`` found a file to
-reformat, 2 a file is unreadable or has errors (TISSLANG.md §8).
+reformat, 2 a file is unreadable or has errors (docs/reference.md §8).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Heredocs are not context-free (the end of a body depends on a word chosen by
 the writer), and the ``#TISS!`` header is metadata rather than a comment. So
 before Lark sees a plan, this module
 
-* normalises line endings to ``\\n`` (TISSLANG.md §1),
+* normalises line endings to ``\\n`` (docs/reference.md §1),
 * reads the header pairs from the first line,
 * cuts every heredoc body out of the text, applies the indentation rule
   (§3 "Heredocs"), and remembers it under the position of its ``<<DELIM``.

@@ -1,4 +1,4 @@
-"""Quoted strings and heredoc lines into Template parts (TISSLANG.md §1, §5).
+"""Quoted strings and heredoc lines into Template parts (docs/reference.md §1, §5).
 
 A template is text with ``{{ref | filter}}`` holes. Everything here works on
 one source line at a time (a quoted string cannot span lines, and a heredoc is

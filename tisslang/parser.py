@@ -494,7 +494,7 @@ class _Builder(Transformer):
 
 
 class _Structure:
-    """Checks where STEP, SETUP, OPTION and TASK may appear (TISSLANG.md §2, §6)."""
+    """Checks where STEP, SETUP, OPTION and TASK may appear (docs/reference.md §2, §6)."""
 
     def __init__(self, ctx: _Context):
         self.ctx = ctx

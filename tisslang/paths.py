@@ -1,4 +1,4 @@
-"""The lexical rules of workspace paths (TISSLANG.md §8), shared by the
+"""The lexical rules of workspace paths (docs/reference.md §8), shared by the
 checker (for constant paths, before anything runs) and the runtime (for every
 path, before it also resolves symlinks on the real filesystem)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import posixpath
 
-# The run folder in every workspace (ARCHITECTURE.md "Run folder"), never a plan's file.
+# The run folder in every workspace ((docs/runtime.md, "The run folder and resume")), never a plan's file.
 RUN_FOLDER = ".tiss"
 
 RELATIVE_HINT = 'write it relative to the workspace root, e.g. "out/report.txt"'

@@ -1,4 +1,4 @@
-"""The parser builds the AST of tisslang/ast.py for every construct of TISSLANG.md."""
+"""The parser builds the AST of tisslang/ast.py for every construct of docs/reference.md."""
 
 from pathlib import Path
 
