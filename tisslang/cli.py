@@ -1,4 +1,4 @@
-"""``tiss check``, ``tiss fmt`` and ``tiss parse`` ((docs/language.md, "Command line")).
+"""``tiss check``, ``tiss fmt`` and ``tiss parse`` (docs/language.md, "Command line").
 
 Each takes files, or ``-`` for standard input, so editors and scripts can pipe
 a buffer through them. Exit codes: 0 fine, 1 ``fmt --check`` found a file to

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import posixpath
 
-# The run folder in every workspace ((docs/runtime.md, "The run folder and resume")), never a plan's file.
+# The run folder in every workspace (docs/runtime.md, "The run folder and resume"), never a plan's file.
 RUN_FOLDER = ".tiss"
 
 RELATIVE_HINT = 'write it relative to the workspace root, e.g. "out/report.txt"'
