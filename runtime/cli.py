@@ -29,10 +29,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tiss",
         description="QuantaTissu: write agent plans in TissLang and run them safely.",
     )
+    parser.add_argument("--version", action="version", version=f"tiss {installed_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
+
+
+def installed_version() -> str:
+    """The version pip installed (pyproject.toml's), so it cannot drift."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("quanta-tissu")
+    except PackageNotFoundError:   # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
