@@ -24,7 +24,8 @@ def register(subparsers) -> None:
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
     status.set_defaults(func=_status)
 
-    reap = actions.add_parser("reap", help="remove containers and cgroups left by crashed runs")
+    reap = actions.add_parser("reap", help="remove containers and cgroups left by crashed runs, "
+                                           "give back workspaces they had lent")
     reap.set_defaults(func=_reap)
 
     setup = actions.add_parser(
@@ -35,23 +36,30 @@ def register(subparsers) -> None:
 
 def _build_image(args) -> int:
     from .docker import engine_client
-    from .image import LOCAL_IMAGE, build_local_image
+    from .image import build_local_image, local_image_name
 
-    return _guarded(lambda: _do_build(engine_client(), args.if_missing, LOCAL_IMAGE, build_local_image))
+    return _guarded(lambda: _do_build(engine_client(), args.if_missing, local_image_name(),
+                                      build_local_image))
 
 
 def _do_build(client, if_missing, name, build) -> int:
+    if if_missing and _image_state(client, name) == "present":
+        print(f"{name} is present")
+        return 0
+    print(f"built {name} ({build(client, name)[:19]})")
+    return 0
+
+
+def _image_state(client, name) -> str:
+    """present, outdated (built by an older tiss) or missing."""
     import docker.errors
 
-    if if_missing:
-        try:
-            client.images.get(name)
-            print(f"{name} is present")
-            return 0
-        except docker.errors.ImageNotFound:
-            pass
-    print(f"built {name} ({build(client)[:19]})")
-    return 0
+    from .image import is_current
+
+    try:
+        return "present" if is_current(client.images.get(name).labels) else "outdated"
+    except docker.errors.ImageNotFound:
+        return "missing"
 
 
 def _status(args) -> int:
@@ -78,7 +86,7 @@ def _status(args) -> int:
     for name, info in report.items():
         state = "ready" if info["available"] else f"unavailable: {info['problem']}"
         if name == "docker" and info["available"] and not info["image_present"]:
-            state = "engine ready, local image missing (tiss sandbox build-image)"
+            state = "engine ready; the local image will be built on first use (no download)"
         print(f"{name:7} {state}")
         missing = sorted(set(PROTECTIONS) - set(info["protections"]))
         print(f"        protects: {', '.join(info['protections'])}")
@@ -90,6 +98,7 @@ def _status(args) -> int:
 def _reap(args) -> int:
     from .bwrap import Cgroup
     from .docker import engine_client, engine_problem, reap_stale_containers
+    from .handover import restore_abandoned_workspaces, state_lock
 
     Cgroup.reap_stale()
     print("bwrap: stale cgroups removed")
@@ -97,6 +106,10 @@ def _reap(args) -> int:
         removed = reap_stale_containers(engine_client())
         print(f"docker: {len(removed)} stale container(s) removed" + (
             f": {', '.join(removed)}" if removed else ""))
+        # Only once the dead runs' containers are gone: nothing writes there now.
+        with state_lock("handover"):
+            for workspace in restore_abandoned_workspaces():
+                print(f"docker: workspace of a crashed run given back: {workspace}")
     return 0
 
 
@@ -127,15 +140,12 @@ def _setup(args) -> int:
 
 
 def _local_image_present() -> bool:
-    import docker.errors
-
     from .docker import engine_client
-    from .image import LOCAL_IMAGE
+    from .image import local_image_name
 
     try:
-        engine_client(timeout=5).images.get(LOCAL_IMAGE)
-        return True
-    except (docker.errors.ImageNotFound, SandboxError):
+        return _image_state(engine_client(timeout=5), local_image_name()) == "present"
+    except SandboxError:
         return False
 
 

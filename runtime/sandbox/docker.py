@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import time
+import sys
 from pathlib import Path
 
 from .base import PROTECTIONS, SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError
 from .client import (
     LOG_NAME, SOCKET_NAME, ExecutorClient, ExecutorLog, explain_executor_death, make_private_dir,
 )
-from .image import BUILD_COMMAND, LOCAL_IMAGE, SANDBOX_UID, WORKSPACE, host_binds
-from .processes import process_tag, tag_alive
+from .image import (
+    BUILD_COMMAND, SANDBOX_UID, WORKSPACE, build_local_image, host_binds, is_current,
+    local_image_name,
+)
+from .handover import (
+    WorkspaceHandover, client_identity, identity_alive, restore_abandoned_workspaces, state_lock,
+)
 
 LABEL = "org.quanta-tissu.sandbox"
 RUN_ID_LABEL = "org.quanta-tissu.run-id"
@@ -122,7 +126,8 @@ class DockerSandbox:
             self._log.close()
             self._log = None
         if self._handover is not None:
-            self._handover.give_back()
+            with state_lock("handover"):
+                self._handover.give_back()
             self._handover = None
         if self._engine is not None:
             self._engine.close()
@@ -155,29 +160,58 @@ class DockerSandbox:
 
     # -- set-up ------------------------------------------------------------
     def _find_image(self):
+        """The user's image, which must be present (never pulled: no hang),
+        or the local image, built here if it is missing or outdated."""
         import docker.errors
 
-        name = self.config.image or LOCAL_IMAGE
+        if self.config.image is None:
+            return self._local_image()
+        name = self.config.image
         try:
-            return self._engine.images.get(name)  # local only: never pull (no hang)
+            return self._engine.images.get(name)
         except docker.errors.ImageNotFound:
-            hint = BUILD_COMMAND if name == LOCAL_IMAGE else (
-                f"docker pull {name} (needs a registry), or drop @image/sandbox.image to use "
-                f"the local image built by `{BUILD_COMMAND}`")
-            raise SandboxError(f"sandbox image {name!r} is not present in the local Docker engine",
-                               hint=hint) from None
+            raise SandboxError(
+                f"sandbox image {name!r} is not present in the local Docker engine",
+                hint=f"docker pull {name} (needs a registry), or drop @image/sandbox.image to "
+                     f"use the local image built by `{BUILD_COMMAND}`") from None
+
+    def _local_image(self):
+        name = local_image_name()
+        image = self._current_local_image(name)
+        if image is None:
+            with state_lock("image-build"):  # two runs at once: one builds, one waits
+                image = self._current_local_image(name)  # built meanwhile?
+                if image is None:
+                    print(f"building the local sandbox image {name} (first use; no download)",
+                          file=sys.stderr)
+                    image = self._engine.images.get(build_local_image(self._engine, name))
+        return image
+
+    def _current_local_image(self, name: str):
+        """The local image if present and built by this version, else None."""
+        import docker.errors
+
+        try:
+            image = self._engine.images.get(name)
+        except docker.errors.ImageNotFound:
+            return None
+        return image if is_current(image.labels) else None
 
     def _sandbox_user(self) -> str:
         """The uid:gid commands run as, so that files they write stay usable:
         an ordinary user's own; for root, the workspace owner's. A root-owned
         workspace is handed to the sandbox uid for the run and given back in
-        close(), since root must not run the commands."""
+        close(), since root must not run the commands (see handover.py)."""
         if os.geteuid() != 0:
             return f"{os.getuid()}:{os.getgid()}"
-        owner = os.stat(self.config.workspace)
-        if owner.st_uid != 0:
-            return f"{owner.st_uid}:{owner.st_gid}"
-        self._handover = WorkspaceHandover(self.config.workspace)
+        with state_lock("handover"):
+            # A crashed run's workspace (maybe this one) first goes back to
+            # its recorded owner: its uid is not the owner to run as.
+            restore_abandoned_workspaces()
+            owner = os.stat(self.config.workspace)
+            if owner.st_uid != 0:
+                return f"{owner.st_uid}:{owner.st_gid}"
+            self._handover = WorkspaceHandover.lend(self.config.workspace)
         return f"{SANDBOX_UID}:{SANDBOX_UID}"
 
     def _container_spec(self, image, user: str) -> dict:
@@ -196,7 +230,7 @@ class DockerSandbox:
         return dict(
             image=image.id, command=["/bin/sh", "-c", executor], entrypoint=[],
             user=user, working_dir=WORKSPACE, environment={"PATH": SANDBOX_PATH},
-            labels={LABEL: "1", RUN_ID_LABEL: cfg.run_id, CLIENT_LABEL: _client_identity()},
+            labels={LABEL: "1", RUN_ID_LABEL: cfg.run_id, CLIENT_LABEL: client_identity()},
             init=True, auto_remove=True, read_only=True, mounts=mounts, hostname="tiss-sandbox",
             tmpfs={"/tmp": f"rw,nosuid,nodev,size={cfg.memory_mb}m,mode=1777"},
             network_mode="bridge" if cfg.network else "none",
@@ -216,7 +250,8 @@ class DockerSandbox:
         if not running:
             detail = self._log.tail()
             raise SandboxError(
-                f"the sandbox executor exited at start in image {self.config.image or LOCAL_IMAGE!r}"
+                f"the sandbox executor exited at start in image "
+                f"{self.config.image or local_image_name()!r}"
                 + (f": {detail}" if detail else ""),
                 hint="the image needs /bin/sh and python3 >= 3.9 on its PATH")
 
@@ -229,15 +264,10 @@ def reap_stale_containers(client) -> list[str]:
     removed = []
     # The low-level listing: the high-level one inspects every container.
     for summary in client.api.containers(all=True, filters={"label": LABEL}):
-        host, _, tag = (summary.get("Labels") or {}).get(CLIENT_LABEL, "").partition(":")
-        if host == socket.gethostname() and not tag_alive(tag):
+        if not identity_alive((summary.get("Labels") or {}).get(CLIENT_LABEL, "")):
             _remove_container(client.containers.prepare_model(summary))
             removed.append(summary["Names"][0].lstrip("/"))
     return removed
-
-
-def _client_identity() -> str:
-    return f"{socket.gethostname()}:{process_tag()}"
 
 
 def _remove_container(container) -> None:
@@ -261,72 +291,3 @@ def _remove_container(container) -> None:
 def _ids(user: str) -> tuple[int, int]:
     uid, _, gid = user.partition(":")
     return int(uid), int(gid)
-
-
-class WorkspaceHandover:
-    """A root-owned workspace lent to the sandbox user for one run.
-
-    At start every root-owned entry goes to the sandbox uid; before each RUN,
-    entries tiss itself created meanwhile (WRITE) follow, found cheaply
-    through the directories whose mtime changed; at close everything goes
-    back to root. The run folder ``.tiss`` is never touched."""
-
-    def __init__(self, root: Path):
-        self.root = str(root)
-        owner = os.stat(root)
-        self.owner = (owner.st_uid, owner.st_gid)
-        self.dir_mtimes: dict[str, int] = {}
-        self._lend(self.root)
-
-    def refresh(self) -> None:
-        for directory, seen in list(self.dir_mtimes.items()):
-            try:
-                mtime = os.stat(directory).st_mtime_ns
-            except FileNotFoundError:
-                del self.dir_mtimes[directory]
-                continue
-            # A change within the clock's coarse tick after our last look
-            # would leave the mtime equal: recent directories are rescanned.
-            if mtime != seen or time.time_ns() - mtime < 1_000_000_000:
-                self._lend_new_entries(directory, mtime)
-
-    def give_back(self) -> None:
-        for path in self._entries(self.root):
-            _chown_if_owned(path, SANDBOX_UID, *self.owner)
-
-    def _lend(self, top: str) -> None:
-        for path in self._entries(top):
-            _chown_if_owned(path, self.owner[0], SANDBOX_UID, SANDBOX_UID)
-
-    def _lend_new_entries(self, directory: str, mtime: int) -> None:
-        """One directory's own entries; new subdirectories entirely."""
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                if directory == self.root and entry.name == ".tiss":
-                    continue
-                _chown_if_owned(entry.path, self.owner[0], SANDBOX_UID, SANDBOX_UID)
-                if entry.is_dir(follow_symlinks=False) and entry.path not in self.dir_mtimes:
-                    self._lend(entry.path)
-        self.dir_mtimes[directory] = mtime
-
-    def _entries(self, top: str):
-        """``top`` and everything below it (symlinks not followed), except
-        the run folder; records each directory's mtime on the way."""
-        yield top
-        for directory, dirnames, filenames in os.walk(top):
-            if directory == self.root and ".tiss" in dirnames:
-                dirnames.remove(".tiss")
-            for name in dirnames + filenames:
-                yield os.path.join(directory, name)
-            try:
-                self.dir_mtimes[directory] = os.stat(directory).st_mtime_ns
-            except FileNotFoundError:
-                pass
-
-
-def _chown_if_owned(path: str, from_uid: int, to_uid: int, to_gid: int) -> None:
-    try:
-        if os.lstat(path).st_uid == from_uid:
-            os.lchown(path, to_uid, to_gid)
-    except FileNotFoundError:  # deleted meanwhile
-        pass
