@@ -12,6 +12,9 @@ Example::
       cpus: 1.0
       max_output: 1MB        # per stream; bytes or 64KB / 1MB
       allow_network: false   # lets a plan's @network "on" take effect
+    journal:
+      fsync: step            # always | step | never: what survives a power cut
+                             # (docs/runtime.md, runtime/journal.py)
 
 Other sections are kept in ``UserConfig.raw`` for the areas that read them.
 """
@@ -25,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from .journal import DEFAULT_FSYNC, FSYNC_MODES
 from .sandbox import BACKENDS
 from .sandbox.base import DEFAULT_MAX_OUTPUT, SandboxConfig
 
@@ -65,8 +69,14 @@ class SandboxSettings:
 
 
 @dataclass
+class JournalSettings:
+    fsync: str = DEFAULT_FSYNC
+
+
+@dataclass
 class UserConfig:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    journal: JournalSettings = field(default_factory=JournalSettings)
     path: Path | None = None        # the file it came from; None = defaults only
     raw: dict = field(default_factory=dict)
 
@@ -101,7 +111,22 @@ def load_config(path: Path | str | None = None) -> UserConfig:
         raise ConfigError(f"{path}: the top level must be a mapping of sections",
                           hint="start with `sandbox:`")
     return UserConfig(sandbox=_sandbox_settings(data.get("sandbox") or {}, path),
+                      journal=_journal_settings(data.get("journal") or {}, path),
                       path=path, raw=data)
+
+
+def _journal_settings(section, path: Path) -> JournalSettings:
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: `journal` must be a mapping", hint="e.g. `journal: {fsync: always}`")
+    settings = JournalSettings()
+    for key, value in section.items():
+        if key != "fsync":
+            raise ConfigError(f"{path}: unknown setting journal.{key}", hint="known: fsync")
+        if value not in FSYNC_MODES:
+            raise ConfigError(f"{path}: journal.fsync is {value!r}",
+                              hint="use one of: " + ", ".join(FSYNC_MODES))
+        settings.fsync = value
+    return settings
 
 
 def _sandbox_settings(section, path: Path) -> SandboxSettings:

@@ -79,6 +79,8 @@ def cmd_run(args) -> int:
     try:
         outcome = run_plan(program, args.workspace, source=source, sandbox=sandbox,
                            review=args.review, choose=args.choose or "auto", display=display)
+    except Exception as exc:   # e.g. a run folder that is not a real directory
+        return _usage_error(exc, args.json)
     finally:
         display.close()
     return _finish(outcome, args.json)
