@@ -38,7 +38,7 @@ def _swap_log_and_kill_all(host_file) -> str:
     parent of this command's supervisor), which ends the sandbox: tiss then
     explains the failure."""
     return (f"rm -f {SOCKET_DIR}/executor.log && ln -s {host_file} {SOCKET_DIR}/executor.log"
-            " && kill -KILL $(cut -d' ' -f4 /proc/$PPID/stat)")
+            " && kill -KILL $(cut -d' ' -f4 /proc/$PPID/stat); sleep 60")
 
 
 @pytest.mark.parametrize("kind", ISOLATED)
