@@ -28,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from .errors import Stop
 from .journal import DEFAULT_FSYNC, FSYNC_MODES
 from .sandbox import BACKENDS
 from .sandbox.base import DEFAULT_MAX_OUTPUT, SandboxConfig
@@ -113,6 +114,14 @@ def load_config(path: Path | str | None = None) -> UserConfig:
     return UserConfig(sandbox=_sandbox_settings(data.get("sandbox") or {}, path),
                       journal=_journal_settings(data.get("journal") or {}, path),
                       path=path, raw=data)
+
+
+def load_for_run() -> UserConfig:
+    """``load_config`` for a run: a broken file stops it with its own message."""
+    try:
+        return load_config()
+    except ConfigError as exc:
+        raise Stop(f"configuration: {exc}", hint=exc.hint) from None
 
 
 def _journal_settings(section, path: Path) -> JournalSettings:

@@ -50,7 +50,7 @@ import orjson
 
 from model.fileio import sync_dir, write_atomic
 
-from .errors import RunError, Stop
+from .errors import RunError
 from .state import State
 
 INLINE_CAP = 16 * 1024           # characters kept inside a JSON line
@@ -80,11 +80,8 @@ def runs_root(workspace: Path) -> Path:
 
 def configured_fsync() -> str:
     """``journal.fsync`` of the user's configuration (runtime/config.py)."""
-    from .config import ConfigError, load_config
-    try:
-        return load_config().journal.fsync
-    except ConfigError as exc:
-        raise Stop(f"configuration: {exc}", hint=exc.hint) from None
+    from .config import load_for_run
+    return load_for_run().journal.fsync
 
 
 def require_real_dir(path: Path) -> None:

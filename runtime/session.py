@@ -331,11 +331,8 @@ def installed_tools() -> dict:
 def sandbox_settings():
     """The user's sandbox settings (runtime/config.py); a broken config file
     stops the run with its own message."""
-    from .config import ConfigError, load_config
-    try:
-        return load_config().sandbox
-    except ConfigError as exc:
-        raise Stop(f"configuration: {exc}", hint=exc.hint) from None
+    from .config import load_for_run
+    return load_for_run().sandbox
 
 
 def _sandbox_directives(stmts) -> dict:
