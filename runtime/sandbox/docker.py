@@ -22,8 +22,8 @@ from .client import (
     LOG_NAME, SOCKET_NAME, ExecutorClient, ExecutorLog, explain_executor_death, make_private_dir,
 )
 from .image import (
-    BUILD_COMMAND, SANDBOX_UID, WORKSPACE, build_local_image, host_binds, is_current,
-    local_image_name,
+    BUILD_COMMAND, LOCAL_IMAGE_ENV, SANDBOX_UID, WORKSPACE, build_local_image, host_binds,
+    is_current, local_image_name,
 )
 from .handover import (
     WorkspaceHandover, client_identity, identity_alive, restore_abandoned_workspaces, state_lock,
@@ -162,18 +162,16 @@ class DockerSandbox:
     def _find_image(self):
         """The user's image, which must be present (never pulled: no hang),
         or the local image, built here if it is missing or outdated."""
-        import docker.errors
-
         if self.config.image is None:
             return self._local_image()
         name = self.config.image
-        try:
-            return self._engine.images.get(name)
-        except docker.errors.ImageNotFound:
+        image = self._get_image(name, "check @image in the plan, or sandbox.image in the config")
+        if image is None:
             raise SandboxError(
                 f"sandbox image {name!r} is not present in the local Docker engine",
                 hint=f"docker pull {name} (needs a registry), or drop @image/sandbox.image to "
-                     f"use the local image built by `{BUILD_COMMAND}`") from None
+                     f"use the local image built by `{BUILD_COMMAND}`")
+        return image
 
     def _local_image(self):
         name = local_image_name()
@@ -189,13 +187,22 @@ class DockerSandbox:
 
     def _current_local_image(self, name: str):
         """The local image if present and built by this version, else None."""
+        image = self._get_image(name, f"unset {LOCAL_IMAGE_ENV}, or give it a valid name "
+                                      "such as quanta-tissu/sandbox:mine")
+        return image if image is not None and is_current(image.labels) else None
+
+    def _get_image(self, name: str, hint: str):
+        """A local image (never pulled), None if absent; a malformed name is
+        a SandboxError with ``hint``."""
         import docker.errors
 
         try:
-            image = self._engine.images.get(name)
+            return self._engine.images.get(name)
         except docker.errors.ImageNotFound:
             return None
-        return image if is_current(image.labels) else None
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"invalid Docker image name {name!r}: {exc.explanation}",
+                               hint=hint) from None
 
     def _sandbox_user(self) -> str:
         """The uid:gid commands run as, so that files they write stay usable:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from model.fileio import write_atomic
 
+from .base import SandboxError
 from .image import SANDBOX_UID
 from .processes import process_tag, tag_alive
 
@@ -43,9 +44,13 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 def state_dir() -> Path:
     """``$XDG_STATE_HOME/quanta-tissu`` (default ~/.local/state): this
     user's own, never inside a workspace a sandbox can write."""
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    path = Path(base) / "quanta-tissu"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+        path = Path(base) / "quanta-tissu"
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: no home directory
+        raise SandboxError(f"cannot create tiss's state folder: {exc}",
+                           hint="set XDG_STATE_HOME to a writable folder") from None
     return path
 
 

@@ -20,7 +20,7 @@ import shutil
 import tarfile
 import time
 
-from .base import PYTHON_ALIAS_DIR, SANDBOX_PATH
+from .base import PYTHON_ALIAS_DIR, SANDBOX_PATH, SandboxError
 
 LOCAL_IMAGE = "quanta-tissu/sandbox:local"
 LOCAL_IMAGE_ENV = "TISS_LOCAL_IMAGE"  # another tag for the local image (tests use their own)
@@ -126,13 +126,18 @@ def build_local_image(client, name: str | None = None) -> str:
     Safe when several processes build at once: each import is atomic and
     yields its own image, whose id is returned here (never looked up by the
     tag, which another build may move meanwhile)."""
-    repository, tag = _split_tag(name or local_image_name())
+    name = name or local_image_name()
+    repository, tag = _split_tag(name)
     answer = client.api.import_image_from_data(
         local_image_tar(), repository=repository, tag=tag,
         changes=[f"LABEL {HOST_BINDS_LABEL}=true", f"LABEL {IMAGE_VERSION_LABEL}={IMAGE_VERSION}",
                  f"USER {SANDBOX_UID}", f"WORKDIR {WORKSPACE}"],
     )
-    return json.loads(answer.strip().splitlines()[-1])["status"]
+    last = json.loads(answer.strip().splitlines()[-1])
+    if not str(last.get("status", "")).startswith("sha256:"):
+        raise SandboxError(f"Docker could not import the local image {name!r}: "
+                           f"{last.get('error') or last}", hint="see `docker info` and dockerd's log")
+    return last["status"]
 
 
 def is_current(image_labels: dict | None) -> bool:

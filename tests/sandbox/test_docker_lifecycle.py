@@ -82,6 +82,20 @@ def test_two_runs_at_once_build_the_missing_image_once_and_both_succeed(client, 
     assert is_current(client.images.get(fresh_image_tag).labels)
 
 
+@pytest.mark.parametrize("how", ["env", "@image"])
+def test_a_malformed_image_name_is_one_clear_error(client, tmp_path, how):
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "st")}
+    plan = QUICK_PLAN
+    if how == "env":
+        env[LOCAL_IMAGE_ENV] = "Bad Name"
+    else:
+        plan = '@image "Bad Name"\n' + plan
+    code, out, err = finish(tiss_run(tmp_path, plan, env))
+    assert code == 1 and "Traceback" not in out + err
+    assert "invalid Docker image name 'Bad Name'" in out + err
+    assert (LOCAL_IMAGE_ENV if how == "env" else "@image") in out + err  # where to fix it
+
+
 # -- a workspace lent by a killed tiss -------------------------------------------
 
 OWNER = (0, 1234)  # root-owned (so it is lent), with a group only the record knows
