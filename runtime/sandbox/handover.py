@@ -81,11 +81,12 @@ def identity_alive(identity: str) -> bool:
 class WorkspaceHandover:
     """A root-owned workspace lent to the sandbox user for one run.
 
-    Use under ``state_lock("handover")``: ``lend`` records the owner, then
-    hands every entry of the owner's to the sandbox uid; before each RUN,
-    ``refresh`` hands over what tiss itself created meanwhile (WRITE), found
-    cheaply through the directories whose mtime changed; ``give_back``
-    returns everything and removes the record."""
+    ``lend`` records the owner, then hands every entry of the owner's to the
+    sandbox uid; before each RUN, ``refresh`` hands over what tiss itself
+    created meanwhile (WRITE), found cheaply through the directories whose
+    mtime changed; ``give_back`` returns everything and removes the record.
+    Call ``lend`` and ``give_back`` under ``state_lock("handover")``, so a
+    concurrent start never restores a workspace being lent or given back."""
 
     def __init__(self, root: Path, owner: tuple[int, int]):
         self.root = str(root.resolve())
