@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
 
 import pytest
 
@@ -112,9 +111,7 @@ def test_a_fork_bomb_is_contained(kind, workspace, marker):
         assert made < 64
         after = box.run("echo still-alive", timeout=20)  # the sandbox still works
         assert after.stdout == "still-alive\n"
-    started = time.monotonic()
-    subprocess.run(["true"], check=True)  # the machine stays responsive
-    assert time.monotonic() - started < 5
+    subprocess.run(["true"], check=True, timeout=60)  # the host can still fork
     assert processes_with(marker) == []
 
 
@@ -134,13 +131,12 @@ def test_a_memory_bomb_is_killed_with_an_oom_result(kind, workspace):
 @pytest.mark.parametrize("kind", backends_claiming("timeout"))
 def test_a_timeout_kills_the_command_and_leaves_nothing(kind, workspace, marker):
     with make_sandbox(kind, workspace) as box:
-        started = time.monotonic()
         result = box.run(f"{_sleeper(1000, marker)}; echo done", timeout=1)
-        elapsed = time.monotonic() - started
         assert result.timed_out
         assert result.exit_code == 124
-        assert elapsed < 10  # "within a few seconds", generously, on a loaded machine
+        assert "done" not in result.stdout   # the whole command stopped, not just the sleeper
         assert processes_with(marker) == []
+    # How soon after its timeout a RUN returns is a figure: bench/sandbox.py.
 
 
 @pytest.mark.parametrize("kind", backends_claiming("output_cap"))
@@ -172,9 +168,7 @@ def test_background_jobs_neither_hang_the_run_nor_survive_it(kind, workspace, ma
     script = (f"{sleeper} & setsid {sleeper} & ({sleeper} &) ; "
               f"nohup {sleeper} >/dev/null 2>&1 & echo started")
     with make_sandbox(kind, workspace) as box:
-        started = time.monotonic()
-        result = box.run(script, timeout=60)
+        result = box.run(script, timeout=60)   # a wait for the 300 s sleepers would time out
         assert result.stdout == "started\n"
         assert not result.timed_out
-        assert time.monotonic() - started < 10
         assert processes_with(marker) == []
