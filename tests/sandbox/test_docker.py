@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tarfile
 import textwrap
-import time
 import uuid
 
 import pytest
@@ -21,7 +20,7 @@ from runtime.sandbox import docker as docker_backend
 from runtime.sandbox.docker import LABEL, RUN_ID_LABEL, engine_client
 from runtime.sandbox.image import BUILD_COMMAND, LOCAL_IMAGE
 
-from .conftest import make_sandbox, processes_with, require_backend
+from .conftest import make_sandbox, processes_with, require_backend, wait_for
 
 
 @pytest.fixture
@@ -104,10 +103,7 @@ def test_a_client_killed_with_sigkill_leaves_nothing_after_the_next_start(client
         box.run("python3 -c 'import time; time.sleep(300)' {marker}")
     """)], stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline() == "started\n"
-    deadline = time.monotonic() + 30
-    while not processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert processes_with(marker), "the command never started"
+    wait_for(lambda: processes_with(marker), "the command to start")
     child.send_signal(signal.SIGKILL)
     child.wait()
     with make_sandbox("docker", workspace):  # the next start reaps what is left
