@@ -22,6 +22,7 @@ of different modules never share state and the checkout is never touched.
     python bench/mutation.py --write-docs         # also update docs/testing.md
     python bench/mutation.py --survivors          # print each surviving diff
     python bench/mutation.py --rev HEAD           # the committed files, not the working tree
+    python bench/mutation.py --no-run             # the last run's results again
 
 Run it under `nice -n 19` on a shared machine (`make mutate` does).
 """
@@ -94,7 +95,7 @@ def copy_sources(work: Path, rev: str | None) -> None:
 
 def prepare(module: str, rev: str | None) -> Path:
     """A fresh working directory for one module, with its mutmut settings."""
-    work = WORK / module.replace("/", "_").removesuffix(".py")
+    work = workdir(module)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     copy_sources(work, rev)
@@ -122,11 +123,21 @@ def mutmut(work: Path, *args: str, quiet: bool = True) -> str:
     return done.stdout
 
 
+def workdir(module: str) -> Path:
+    return WORK / module.replace("/", "_").removesuffix(".py")
+
+
 def run_module(module: str, args: argparse.Namespace) -> dict:
-    work = prepare(module, args.rev)
-    started = time.monotonic()
-    mutmut(work, "run", "--max-children", str(args.max_children))
-    seconds = time.monotonic() - started
+    work = workdir(module)
+    if args.no_run:   # the results of the last run, e.g. to print them again
+        if not (work / "mutants").is_dir():
+            sys.exit(f"{module}: no earlier run in {work}; run without --no-run first")
+    else:
+        prepare(module, args.rev)
+        started = time.monotonic()
+        mutmut(work, "run", "--max-children", str(args.max_children))
+        (work / "wall_seconds").write_text(f"{time.monotonic() - started:.0f}\n")
+    seconds = float((work / "wall_seconds").read_text()) if (work / "wall_seconds").exists() else 0
     counts = {"killed": 0, "survived": 0, "timeout": 0, "other": 0}
     survived = []
     for name, status in re.findall(r"^\s*(\S+): (.+)$", mutmut(work, "results", "--all", "true"), re.M):
@@ -177,6 +188,8 @@ def main() -> int:
     parser.add_argument("--survivors", action="store_true", help="print each surviving mutant's diff (stderr)")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1,
                         help="mutants tested at once (default: the number of cores)")
+    parser.add_argument("--no-run", action="store_true",
+                        help="report the results of the last run (in build/mutation/) without running")
     parser.add_argument("--rev", help="mutate the files of this git revision (default: the working tree)")
     args = parser.parse_args()
     unknown = [m for m in args.modules if m not in TESTS]
