@@ -278,20 +278,27 @@ class RunFolder:
                 os.close(folder)
             with open(fd, encoding="utf-8") as output:
                 return output.read()
-        except OSError as exc:   # ELOOP/ENOTDIR: a symlink; ENOENT: missing
+        except (OSError, UnicodeDecodeError) as exc:   # ELOOP/ENOTDIR: a symlink; ENOENT: missing
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
             raise RunError(f"{self.path / name}: cannot read this output of the run "
-                           f"({exc.strerror}); it must be a regular file in {self.path / 'outputs'}",
+                           f"({reason}); it must be a regular file in {self.path / 'outputs'}",
                            hint="the run folder was altered; start the plan again") from None
 
     # --- reading ---------------------------------------------------------------
 
     def events(self):
-        """Every complete event, in order (a line cut short by a kill is skipped)."""
+        """Every complete event, in order, large strings read back from outputs/."""
+        for record in self.records():
+            yield self._internalize(record)
+
+    def records(self):
+        """Every complete event as written (a line cut short by a kill is
+        skipped; large strings are still ``{"$file": …}``)."""
         try:
             with open(self.path / "events.jsonl", encoding="utf-8") as lines:
                 for line in lines:
                     try:
-                        yield self._internalize(json.loads(line))
+                        yield json.loads(line)
                     except ValueError:
                         continue
         except FileNotFoundError:
@@ -314,7 +321,7 @@ class RunFolder:
         """run_id, status, plan name, start time, for ``tiss runs``."""
         info = {"run_id": self.run_id, "status": "crashed", "plan": "?", "started": None, "ended": None}
         pid, session = None, False   # session: a tiss repl, whose entries each end with run_done
-        for event in self.events():
+        for event in self.records():   # outputs/ are not needed here
             if event["event"] in ("run_started", "session_started"):
                 session = event["event"] == "session_started"
                 info.update(plan=event.get("plan", "?"), started=info["started"] or event["t"], status="running")
@@ -344,7 +351,14 @@ def _alive(pid) -> bool:
 
 
 def list_runs(workspace: Path) -> list[RunFolder]:
+    """The runs of a workspace; a run folder that is not a real directory of
+    the user's is refused (RunError), as when writing."""
     root = runs_root(workspace)
-    if not root.is_dir():
-        return []
-    return [RunFolder(p) for p in sorted(root.iterdir()) if (p / "events.jsonl").exists()]
+    for folder in (root.parent, root):
+        if not os.path.lexists(folder):
+            return []
+        require_real_dir(folder)
+    runs = [p for p in sorted(root.iterdir()) if (p / "events.jsonl").exists()]
+    for path in runs:
+        require_real_dir(path)
+    return [RunFolder(p) for p in runs]

@@ -100,8 +100,12 @@ def cmd_resume(args) -> int:
 
 
 def cmd_runs(args) -> int:
+    from .errors import RunError
     from .journal import list_runs
-    runs = [folder.summary() for folder in list_runs(Path(args.workspace))]
+    try:
+        runs = [folder.summary() for folder in list_runs(Path(args.workspace))]
+    except RunError as exc:   # e.g. a .tiss that is a symlink
+        return _usage_error(exc, args.json)
     if args.json:
         print(json.dumps({"runs": runs}))
         return 0

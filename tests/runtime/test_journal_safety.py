@@ -255,3 +255,22 @@ def test_resuming_a_run_whose_folder_became_a_symlink_is_refused(tmp_path):
     outcome.journal.symlink_to(moved)
     with pytest.raises(RunError, match="is a symlink"):
         RunFolder.open(tmp_path / "ws", outcome.run_id)
+
+
+def test_tiss_runs_in_a_workspace_with_a_symlinked_run_folder_is_refused(tmp_path):
+    other = tmp_path / "other"
+    run_plan('LOG "hi"\n', other, sandbox="host")     # runs that are not this workspace's
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / ".tiss").symlink_to(other / ".tiss")
+    result = subprocess.run(TISS + ["runs", "--workspace", str(workspace)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "is a symlink" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_tiss_runs_lists_a_run_with_a_forged_output_without_reading_it(tmp_path, secret):
+    folder = forged_run(tmp_path, "../../secret")
+    result = subprocess.run(TISS + ["runs", "--json", "--workspace", str(tmp_path / "ws")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert [run["run_id"] for run in json.loads(result.stdout)["runs"]] == [folder.run_id]
