@@ -16,7 +16,7 @@ import runtime.sandbox
 from runtime.sandbox.processes import children_of
 from runtime.sandbox.wire import recv_message, send_message
 
-from .conftest import processes_with
+from .conftest import processes_with, wait_for
 
 # A script, never imported: it puts its own directory on sys.path.
 EXECUTOR = Path(runtime.sandbox.__file__).parent / "executor.py"
@@ -58,11 +58,20 @@ def _connect(path, seconds=20):
             time.sleep(0.01)
 
 
-def _wait_until_gone(marker, seconds=10):
-    deadline = time.monotonic() + seconds
-    while processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return processes_with(marker)
+def _wait_until_gone(marker):
+    wait_for(lambda: not processes_with(marker), f"every process of {marker} to end")
+
+
+def _wait_until_started(marker):
+    wait_for(lambda: processes_with(marker), f"{marker} to start")
+
+
+def _wait_until_closed(conn):
+    """The supervisor closes the connection once it has cleaned up after the
+    command: EOF here means it is idle again, with its descriptors closed."""
+    conn.settimeout(20)
+    assert conn.recv(1) == b""
+    conn.close()
 
 
 def _sleeper(marker, seconds=300):
@@ -99,24 +108,21 @@ def test_background_jobs_die_when_the_shell_exits(executor, marker):
     answer, conn = executor(f"{sleeper} & setsid {sleeper} & ({sleeper} &); echo done")
     conn.close()
     assert answer["stdout"] == "done\n"
-    assert _wait_until_gone(marker) == []
+    _wait_until_gone(marker)
 
 
 def test_a_timeout_kills_the_tree_and_says_so(executor, marker):
     answer, conn = executor(f"setsid {_sleeper(marker)} & {_sleeper(marker)}", timeout=0.5)
     conn.close()
     assert answer["timed_out"] and answer["exit_code"] == 124
-    assert _wait_until_gone(marker) == []
+    _wait_until_gone(marker)
 
 
 def test_closing_the_connection_kills_its_command(executor, marker):
     _, conn = executor(_sleeper(marker), wait=False)
-    deadline = time.monotonic() + 10
-    while not processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert processes_with(marker)
+    _wait_until_started(marker)
     conn.close()
-    assert _wait_until_gone(marker) == []
+    _wait_until_gone(marker)
 
 
 def test_concurrent_commands_each_get_their_own_answer(executor):
@@ -142,19 +148,13 @@ def test_supervisors_are_reused_and_leak_no_descriptors(executor):
     def descriptors_per_supervisor():
         return {pid: len(os.listdir(f"/proc/{pid}/fd")) for pid in children_of(executor_pid)}
 
-    executor("true")[1].close()
-    time.sleep(0.2)
+    _wait_until_closed(executor("true")[1])
     before = descriptors_per_supervisor()
     for _ in range(20):
-        executor("echo hi >&2; cat /nonexistent")[1].close()
-    def original_ones():
-        now = descriptors_per_supervisor()
-        return {pid: now.get(pid) for pid in before}
-
-    deadline = time.monotonic() + 5
-    while original_ones() != before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert original_ones() == before  # still there (reused), with the same descriptors
+        _wait_until_closed(executor("echo hi >&2; cat /nonexistent")[1])
+    now = descriptors_per_supervisor()
+    # still there (reused), with the same descriptors
+    assert {pid: now.get(pid) for pid in before} == before
     # A spare is added only when every supervisor looked busy at once, which
     # sequential commands can cause at most once (a report racing a command).
     assert len(descriptors_per_supervisor()) <= len(before) + 1
@@ -162,10 +162,8 @@ def test_supervisors_are_reused_and_leak_no_descriptors(executor):
 
 def test_the_end_of_the_lease_stops_everything(executor, marker):
     _, conn = executor(_sleeper(marker), wait=False)
-    deadline = time.monotonic() + 10
-    while not processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _wait_until_started(marker)
     executor.state["lease"].close()
     assert executor.state["process"].wait(timeout=20) == 0
-    assert _wait_until_gone(marker) == []
+    _wait_until_gone(marker)
     conn.close()
