@@ -274,3 +274,14 @@ def test_tiss_runs_lists_a_run_with_a_forged_output_without_reading_it(tmp_path,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert [run["run_id"] for run in json.loads(result.stdout)["runs"]] == [folder.run_id]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
+def test_a_run_folder_owned_by_someone_else_is_refused(tmp_path):
+    workspace = tmp_path / "ws"
+    (workspace / ".tiss").mkdir(parents=True)
+    os.chown(workspace / ".tiss", 12345, 12345)
+    with pytest.raises(RunError) as error:
+        run_plan('LOG "hi"\n', workspace, sandbox="host")
+    assert "belongs to uid 12345, not to you" in error.value.message
+    assert not (workspace / ".tiss" / "runs").exists()
