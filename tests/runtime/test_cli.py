@@ -137,9 +137,9 @@ def test_dry_run_costs_each_step_and_touches_nothing(tmp_path, plan):
 
 def test_dry_run_uses_durations_seen_in_earlier_runs(tmp_path, plan):
     name = plan('RUN "sleep 0.3"\n')
-    tiss(tmp_path, "run", name, "--sandbox", "host")
+    first = json.loads(tiss(tmp_path, "run", name, "--sandbox", "host", "--json").stdout)
     estimate = json.loads(tiss(tmp_path, "run", name, "--dry-run", "--json").stdout)["total"]
-    assert 0.25 < estimate["EXECUTION_TIME"] < 5
+    assert estimate["EXECUTION_TIME"] == pytest.approx(first["variables"]["LAST_RUN"]["DURATION"], abs=0.01)
     assert estimate["UNSEEN_COMMANDS"] == 0
 
 
