@@ -35,10 +35,8 @@ from __future__ import annotations
 
 import heapq
 import re
-import sys
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Union
 
@@ -82,28 +80,13 @@ def check(program: A.Program, *, source: str | None = None,
     given, a CALL of any other name is an error.
     """
     checker = _Checker(program.path, tools)
-    with deep_nesting():
-        checker.check_program(program)
+    checker.check_program(program)
     found = sorted(checker.diagnostics, key=lambda d: (d.line, d.col))
     if source is not None:
         lines = re.split(r"\r\n|\r|\n", source)
         found = [replace(d, source_line=lines[d.line - 1])
                  if 0 < d.line <= len(lines) else d for d in found]
     return found
-
-
-@contextmanager
-def deep_nesting(limit: int = 20_000) -> Iterator[None]:
-    """Let the recursive walks of the checker and formatter follow a plan
-    nested as deeply as the parser accepts (a few Python frames per block;
-    the default limit of 1000 frames gives out near 300 levels). Python-to-
-    Python calls do not grow the C stack, so a higher limit is safe here."""
-    previous = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(previous, limit))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(previous)
 
 
 # --- Flow state ----------------------------------------------------------------

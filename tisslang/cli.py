@@ -105,7 +105,12 @@ def cmd_fmt(args) -> int:
         elif name == "-":
             sys.stdout.write(formatted)
         elif changed:
-            Path(name).write_text(formatted, encoding="utf-8")
+            try:
+                Path(name).write_text(formatted, encoding="utf-8")
+            except OSError as exc:   # e.g. a read-only file
+                print(f"{name}: error: cannot write: {exc.strerror}", file=sys.stderr)
+                status = EXIT_ERROR
+                continue
             print(f"reformatted {name}", file=sys.stderr)
     return status
 
@@ -119,8 +124,8 @@ def cmd_parse(args) -> int:
         return EXIT_ERROR
     _, program = loaded
     tree = to_json(program)
-    # json.dumps recurses once per level; a plan may nest up to 1000 blocks.
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+    # json.dumps and the outline recurse per level: fine, as the parser bounds
+    # nesting (fastpath.MAX_NESTING) to fit the default recursion limit.
     if args.json:
         print(json.dumps(tree, indent=2, ensure_ascii=False))
     else:

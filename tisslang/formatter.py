@@ -22,7 +22,6 @@ from decimal import Decimal
 from typing import Union
 
 from . import ast as A
-from .checker import deep_nesting
 from .keywords import RESERVED  # words that cannot be bare object keys
 
 INDENT = "    "
@@ -51,8 +50,7 @@ def format_source(source: str, path: str = "<input>") -> str:
 def format_program(program: A.Program, source: str | None = None) -> str:
     """Format a parsed program. ``source`` (the text it was parsed from) lets
     comments around ``} ELSE {`` and ``} CATCH {`` keep their exact line."""
-    with deep_nesting():
-        return _Formatter(program.comments, source).program(program)
+    return _Formatter(program.comments, source).program(program)
 
 
 # --- Expressions ----------------------------------------------------------------

@@ -121,20 +121,22 @@ def test_unclosed_opener_is_the_one_whose_closer_is_misindented():
 
 
 @pytest.mark.parametrize("source, position", [
-    ('VAR x = ' + '[' * 1500 + ']' * 1500, (1, 1009)),
-    ('STEP "a" {\n' + 'IF x {\n' * 1500 + '}\n' * 1501, (1001, 6)),
+    ('VAR x = ' + '[' * 2000 + ']' * 2000, (1, 109)),
+    ('STEP "a" {\n' + 'IF x {\n' * 2000 + '}\n' * 2001, (101, 6)),
+    ('ASSERT ' + '(' * 2000 + 'x' + ')' * 2000, (1, 108)),
+    ('RUN ls\nASSERT ' + '(' * 2000 + 'x' + ')' * 2000, (2, 108)),  # through error recovery
 ])
-def test_nesting_deeper_than_1000_is_an_error_not_a_crash(source, position):
+def test_nesting_deeper_than_100_is_an_error_not_a_crash(source, position):
     with pytest.raises(TissSyntaxError) as info:
         parse(source)
     first = info.value.first
-    assert (first.line, first.col) == position and "more than 1000 deep" in first.message
+    assert (first.line, first.col) == position and "more than 100 deep" in first.message
 
 
-def test_nesting_of_1000_parses_and_converts_to_json():
-    program = parse('STEP "a" {\n' + 'IF x {\n' * 999 + 'RUN "y"\n' + '}\n' * 1000)
+def test_nesting_of_100_parses_and_converts_to_json():
+    program = parse('STEP "a" {\n' + 'IF x {\n' * 99 + 'RUN "y"\n' + '}\n' * 100)
     node, depth = to_json(program)["body"][0], 0  # the STEP
     while node["type"] != "Run":
         node = node["branches"][0] if node["type"] == "If" else node["body"][0]
         depth += node["type"] == "Branch"
-    assert depth == 999
+    assert depth == 99
