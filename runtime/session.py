@@ -110,8 +110,7 @@ class Session:
                  choose: str = "auto", model=None, tools=None, journal: bool = True,
                  display=None, folder: RunFolder | None = None, state: State | None = None,
                  verdict: str | None = None, source: str = ""):
-        self.workspace = Path(workspace).resolve()
-        self.workspace.mkdir(parents=True, exist_ok=True)
+        self.workspace = _workspace_folder(workspace)
         self.state = state or State()
         self.folder = folder or (RunFolder.create(self.workspace, source) if journal else None)
         # Where failures point: the plan's text and name (a chunk's, in a session).
@@ -243,6 +242,18 @@ class Session:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _workspace_folder(workspace: str | Path) -> Path:
+    """The workspace as an absolute directory, created if missing."""
+    path = Path(workspace).resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = "it is not a directory" if isinstance(exc, FileExistsError) else exc.strerror
+        raise RunError(f"cannot use {str(workspace)!r} as the workspace: {why}",
+                       hint="give a directory you can write as the workspace (it is created if missing)") from None
+    return path
 
 
 # --- whole plans --------------------------------------------------------------

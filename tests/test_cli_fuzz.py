@@ -221,3 +221,33 @@ def test_run_of_a_file_that_is_not_utf8_says_so(tmp_path):
     code, _, err = tiss(["run", str(plan), "--workspace", str(tmp_path)])
     assert code == 2
     assert err.startswith(f"error: cannot read plan {str(plan)!r}: not UTF-8 text (byte 23)"), err
+
+
+# --- found while probing: one clear error each --------------------------------
+
+
+def test_run_with_a_file_as_workspace_is_a_usage_error(tmp_path):
+    plan = write_plan(tmp_path, b'LOG "hi"\n')
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("x")
+    code, _, err = tiss(["run", str(plan), "--workspace", str(not_a_folder)])
+    assert (code, "Traceback" in err) == (2, False), err
+    assert f"error: cannot use {str(not_a_folder)!r} as the workspace: it is not a directory" in err
+
+
+def test_run_dash_is_a_file_name_not_stdin(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = tiss(["run", "-", "--workspace", str(tmp_path)], stdin=b'LOG "from stdin"\n')
+    assert code == 2 and "error: cannot read plan '-': no such file" in err, err
+
+
+def test_fmt_that_cannot_write_the_file_says_so(tmp_path):
+    plan = write_plan(tmp_path, b'LOG   "x"\n')
+    if subprocess.run(["chattr", "+i", str(plan)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i (an immutable file, even for root) is not available here")
+    try:
+        code, _, err = tiss(["fmt", str(plan)])
+    finally:
+        subprocess.run(["chattr", "-i", str(plan)], check=True)
+    assert (code, "Traceback" in err) == (2, False), err
+    assert f"{plan}: error: cannot write: Operation not permitted" in err

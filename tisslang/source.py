@@ -22,9 +22,10 @@ class UnreadableSource(Exception):
 
 
 def read_source(name: str | Path) -> str:
-    """The text of plan file ``name`` (``-``: standard input), as UTF-8."""
+    """The text of plan file ``name`` as UTF-8; the string ``"-"`` (as the
+    command line gives it, not a Path) reads standard input."""
     try:
-        if str(name) == "-":
+        if isinstance(name, str) and name == "-":
             return _decode(sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read())
         return _decode(Path(name).read_bytes())
     except UnicodeDecodeError as exc:
