@@ -20,6 +20,7 @@ from runtime.journal import RunFolder
 from runtime.repl import Repl
 from tisslang.formatter import format_source
 
+from ..waiting import wait_for
 from .conftest import ENTER, lines
 
 
@@ -271,9 +272,7 @@ def test_a_review_inside_parallel_is_asked_too(drive):
 
 def test_ctrl_c_stops_the_running_command_and_returns_to_the_prompt(drive, workspace):
     threading.Thread(target=interrupt_when_created, args=(workspace / "started",), daemon=True).start()
-    began = time.monotonic()
     run = drive(*lines('RUN "touch started; sleep 30"', 'RUN "echo after"'))
-    assert time.monotonic() - began < 25
     assert "interrupted: what was running was stopped" in run.text
     assert run.variables["LAST_RUN"]["STDOUT"] == "after\n"
 
@@ -362,16 +361,17 @@ def test_the_docker_container_lives_across_entries_and_goes_at_ctrl_d(drive, wor
     assert "interrupted: what was running was stopped" in run.text
     assert run.variables["LAST_RUN"]["STDOUT"] == "kept\n"    # written by the first entry
     assert not os.path.exists(marker)                         # ... inside the container, not on the host
-    deadline = time.monotonic() + 30     # Docker may still be finishing the removal
-    while containers_of(run.repl.session.run_id) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert containers_of(run.repl.session.run_id) == []       # removed at Ctrl-D
+    # removed at Ctrl-D (Docker may still be finishing the removal)
+    wait_for(lambda: containers_of(run.repl.session.run_id) == [], "the container's removal")
 
 
 def interrupt_when_created(marker, deadline: float = 30.0):
     """Ctrl-C (SIGINT to this process) once ``marker`` exists: the RUN
-    that creates it is running then."""
+    that creates it is running then. If it never shows up, no Ctrl-C comes
+    and the test fails on the missing "interrupted"."""
     end = time.monotonic() + deadline
-    while not marker.exists() and time.monotonic() < end:
+    while not marker.exists():
+        if time.monotonic() > end:
+            return
         time.sleep(0.02)
     os.kill(os.getpid(), signal.SIGINT)

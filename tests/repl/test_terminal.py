@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from ..waiting import wait_for
+
 TISS = Path(sys.executable).with_name("tiss")
 DEADLINE = 30.0    # seconds to wait for any one thing to appear
 
@@ -124,8 +126,8 @@ def test_a_person_at_the_terminal(terminal):
     terminal.wait_for_prompt()
 
     # Ctrl-C stops a running command, not the session.
-    terminal.type('RUN "sleep 30"')
-    time.sleep(0.5)   # let the command start; the check below does not depend on it
+    terminal.type('RUN "touch started; sleep 30"')
+    wait_for((terminal.workspace / "started").exists, "the command to start")
     terminal.keys("C-c")
     terminal.wait_for("interrupted: what was running was stopped")
     terminal.wait_for_prompt()
@@ -162,9 +164,6 @@ def test_closing_the_terminal_removes_the_sandbox(tmp_path):
     finally:
         term.close()      # kills the tmux server: the REPL gets SIGHUP
     events = workspace / ".tiss" / "runs" / run_id / "events.jsonl"
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline and (client.containers.list(all=True, filters=label)
-                                           or '"session_ended"' not in events.read_text()):
-        time.sleep(0.1)
-    assert client.containers.list(all=True, filters=label) == []
-    assert '"session_ended"' in events.read_text()
+    wait_for(lambda: client.containers.list(all=True, filters=label) == [], "the container's removal",
+             DEADLINE)
+    wait_for(lambda: '"session_ended"' in events.read_text(), "session_ended in the journal", DEADLINE)

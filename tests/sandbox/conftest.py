@@ -12,13 +12,14 @@ import functools
 import os
 import socket
 import threading
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from runtime.sandbox import SandboxConfig, open_sandbox
+
+from ..waiting import wait_for  # noqa: F401  (the sandbox tests import it from here)
 
 ISOLATED = ("docker", "bwrap")
 ALL_BACKENDS = ("docker", "bwrap", "host")
@@ -104,19 +105,6 @@ def sandbox(backend, workspace):
 def marker() -> str:
     """A unique word to put in a command line, to find its processes later."""
     return f"tissmark{uuid.uuid4().hex[:12]}"
-
-
-def wait_for(condition, what: str, seconds: float = 30):
-    """Poll ``condition`` until it returns something true, and return that;
-    fail the test, naming ``what``, when ``seconds`` pass first."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {seconds:g} s waiting for {what}", pytrace=False)
-        time.sleep(0.02)
 
 
 def processes_with(marker: str) -> list[int]:
