@@ -329,6 +329,24 @@ Stmt = Union[
 # dry run) handles all of them; tests/lang/test_statement_passes.py checks it.
 STATEMENTS: tuple[type, ...] = get_args(Stmt)
 
+# The word that opens each kind of statement in source.
+OPENING_WORDS = {
+    Run: "RUN", Write: "WRITE", Append: "APPEND", Read: "READ", Assert: "ASSERT",
+    PromptAgent: "PROMPT_AGENT", Call: "CALL", Var: "VAR", Log: "LOG", SetBudget: "SET_BUDGET",
+    RequestReview: "REQUEST_REVIEW", Pause: "PAUSE", Directive: "@", Step: "STEP", Setup: "SETUP",
+    If: "IF", Parallel: "PARALLEL", Choose: "CHOOSE", EstimateCost: "ESTIMATE_COST", Try: "TRY",
+    Retry: "RETRY", Task: "TASK",
+}
+
+
+def opening_word(stmt: Node) -> str:
+    """``RUN``, ``STEP`` or ``OPTION`` (a Step says which), ``@timeout`` …"""
+    if isinstance(stmt, Step):
+        return stmt.keyword
+    if isinstance(stmt, Directive):
+        return "@" + stmt.name
+    return OPENING_WORDS[type(stmt)]
+
 
 def blocks(stmt: Node) -> tuple[tuple["Stmt", ...], ...]:
     """The statement lists nested directly in ``stmt``, in source order

@@ -197,8 +197,7 @@ def format_command(stmt: A.Stmt) -> str:
             line += " TIMEOUT " + _atom(stmt.timeout)
         return line + (f" AS {stmt.alias}" if stmt.alias else "")
     if isinstance(stmt, (A.Write, A.Append)):
-        keyword = "WRITE" if isinstance(stmt, A.Write) else "APPEND"
-        return f"{keyword} {format_template(stmt.path)} {_text_or_heredoc(stmt.content)}"
+        return f"{A.opening_word(stmt)} {format_template(stmt.path)} {_text_or_heredoc(stmt.content)}"
     if isinstance(stmt, A.Read):
         return f"READ {format_template(stmt.path)} AS {stmt.name}"
     if isinstance(stmt, A.Assert):
@@ -215,9 +214,8 @@ def format_command(stmt: A.Stmt) -> str:
         return f"SET_BUDGET {stmt.key} = {format_expr(stmt.value)}"
     if isinstance(stmt, A.Directive):
         return f"@{stmt.name} {format_expr(stmt.value)}"
-    keyword = {A.Log: "LOG", A.RequestReview: "REQUEST_REVIEW", A.Pause: "PAUSE"}.get(type(stmt))
-    if keyword:
-        return f"{keyword} {format_template(stmt.message)}"
+    if isinstance(stmt, (A.Log, A.RequestReview, A.Pause)):
+        return f"{A.opening_word(stmt)} {format_template(stmt.message)}"
     raise TypeError(f"cannot format statement node {type(stmt).__name__}")
 
 
@@ -347,9 +345,7 @@ class _Formatter:
         elif isinstance(stmt, A.Retry):
             self.body(depth, f"RETRY {stmt.count}", stmt.body, span)
         elif isinstance(stmt, (A.Parallel, A.Choose, A.EstimateCost)):
-            keyword = {A.Parallel: "PARALLEL", A.Choose: "CHOOSE",
-                       A.EstimateCost: "ESTIMATE_COST"}[type(stmt)]
-            self.body(depth, keyword, stmt.body, span)
+            self.body(depth, A.opening_word(stmt), stmt.body, span)
         else:
             self.command(stmt, depth)
 

@@ -37,7 +37,7 @@ from .ast import (
     EstimateCost, FileRef, Heredoc, If, ListExpr, Literal, Log, Logical, Not,
     ObjectExpr, Parallel, Pause, Predicate, Program, PromptAgent, Read, Ref,
     RequestReview, Retry, Run, SetBudget, Setup, Span, Step, Task, Template,
-    Text, Try, Var, Write, Compare,
+    Text, Try, Var, Write, Compare, opening_word,
 )
 from .errors import Diagnostic, TissSyntaxError
 from .fastpath import MAX_NESTING, FastParser, FastPathFailed, NestingTooDeep
@@ -534,7 +534,7 @@ class _Structure:
                 if item is task:
                     break
                 if not isinstance(item, (Directive, SetBudget)):
-                    self._error(item, f"{_keyword(item)} before TASK",
+                    self._error(item, f"{opening_word(item)} before TASK",
                                 "only directives and SET_BUDGET may come before TASK; "
                                 "move it inside the TASK")
             self.walk(task.body, in_step=False, task_level=True, in_choose=False, lenient=False)
@@ -606,17 +606,6 @@ class _Structure:
 
     def _error(self, node, message, hint):
         self.ctx.error(node.span.line, node.span.col, message, hint)
-
-
-def _keyword(node) -> str:
-    names = {"Run": "RUN", "Write": "WRITE", "Append": "APPEND", "Read": "READ", "Assert": "ASSERT",
-             "PromptAgent": "PROMPT_AGENT", "Call": "CALL", "Var": "VAR", "Log": "LOG",
-             "RequestReview": "REQUEST_REVIEW", "Pause": "PAUSE", "Setup": "SETUP", "If": "IF",
-             "Parallel": "PARALLEL", "Choose": "CHOOSE", "EstimateCost": "ESTIMATE_COST",
-             "Try": "TRY", "Retry": "RETRY"}
-    if isinstance(node, Step):
-        return node.keyword
-    return names.get(type(node).__name__, type(node).__name__.upper())
 
 
 # --- Lark set-up ----------------------------------------------------------------------

@@ -73,6 +73,14 @@ def test_every_pass_handles_every_statement(kind, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["status"] == "dry-run"
 
 
+def test_every_statement_opens_with_a_word_of_the_keyword_table():
+    from tisslang.keywords import STATEMENT_KEYWORDS
+    for kind in ast.STATEMENTS:
+        word = ast.opening_word(sample(kind).body[0])
+        assert word in STATEMENT_KEYWORDS or kind is ast.Directive and word == "@timeout"
+    assert ast.opening_word(sample(ast.Choose).body[0].body[0]) == "OPTION"
+
+
 def steps_in(node) -> list[str]:
     """Every STEP/OPTION/SETUP below ``node``, found through the dataclass
     fields (independently of ast.blocks), in source order."""
