@@ -31,7 +31,7 @@ from .base import (
     SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError,
 )
 from .client import (
-    SOCKET_NAME, ExecutorClient, ExecutorLog, explain_executor_death, make_private_dir,
+    SOCKET_NAME, ExecutorClient, ExecutorLog, explain_process_stop, make_private_dir,
 )
 from .image import (
     SANDBOX_UID, WORKSPACE, allowed_etc_paths, group_text, passwd_text, python_alias,
@@ -44,7 +44,6 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 EXECUTOR_DIR = "/.tiss/lib"   # this package, read-only
 SOCKET_DIR = "/.tiss/run"     # the executor's socket
 STARTUP_SECONDS = 20
-EXIT_WAIT_SECONDS = 10  # for bwrap to exit once its executor died (then it is immediate)
 BASE_PROTECTIONS = frozenset({
     "timeout", "output_cap", "clean_env", "no_network", "read_only_host", "no_shadow",
     "background_jobs",
@@ -214,15 +213,13 @@ class BwrapSandbox:
         """Why the executor stopped answering, from what the kernel says:
         bwrap's exit status (it passes on its executor's) and the cgroup's
         OOM-kill counter."""
-        try:
-            status = self._process.wait(timeout=EXIT_WAIT_SECONDS)
-        except subprocess.TimeoutExpired:
-            return "its executor no longer answers, though bubblewrap still runs", None
-        oom_killed = None if self._cgroup is None else (
-            (self._cgroup.oom_kills() or 0) > self._oom_kills_seen)
-        what, hint = explain_executor_death(status if status >= 0 else 128 - status, oom_killed)
-        log = self._log.tail()
-        return (what + (f"; its log ends with: {log}" if log else ""), hint)
+        return explain_process_stop(self._process, self._log, self._new_oom_kill)
+
+    def _new_oom_kill(self) -> bool | None:
+        """Did the kernel OOM-kill anything not yet reported? None: cannot tell."""
+        if self._cgroup is None:
+            return None
+        return (self._cgroup.oom_kills() or 0) > self._oom_kills_seen
 
     def _fail_if_exited(self) -> None:
         if self._process is not None and self._process.poll() is not None:

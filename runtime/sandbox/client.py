@@ -24,6 +24,7 @@ import shutil
 import signal
 import socket
 import stat
+import subprocess
 import tempfile
 import threading
 import time
@@ -39,15 +40,18 @@ from .wire import recv_message, send_message
 SOCKET_NAME = "executor.sock"
 LOG_NAME = "executor.log"
 ANSWER_GRACE_SECONDS = 30  # beyond the command's own timeout, enforced inside
+EXIT_WAIT_SECONDS = 10  # for a sandbox's process to exit once its executor died
 _RESULT_FIELDS = ("exit_code", "stdout", "stderr", "duration", "timed_out", "oom_killed",
                   "stdout_truncated", "stderr_truncated", "started_at", "ended_at")
 
 
 class ExecutorClient:
     def __init__(self, socket_dir: Path, config: SandboxConfig,
-                 explain_stop: Callable[[], tuple[str, str | None]]):
+                 explain_stop: Callable[[], tuple[str, str | None]], *,
+                 path: str = SANDBOX_PATH, home: str = "/tmp"):
         self.path = str(socket_dir / SOCKET_NAME)
         self.config = config
+        self._command_path, self._home = path, home  # PATH and HOME of every command
         self._explain_stop = explain_stop  # what happened to the sandboxed executor, and a hint
         self._pinned: int | None = None  # O_PATH descriptor of the executor's socket
         self._lease: socket.socket | None = None
@@ -88,7 +92,7 @@ class ExecutorClient:
         request = {
             "command": command, "timeout": timeout, "cwd": cwd,
             "max_output": max_output or self.config.max_output,
-            "env": command_env(self.config, env, path=SANDBOX_PATH, home="/tmp"),
+            "env": command_env(self.config, env, path=self._command_path, home=self._home),
         }
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         with self._lock:
@@ -173,6 +177,21 @@ def explain_executor_death(status: int | None, oom_killed: bool | None) -> tuple
                 "processes (e.g. kill -KILL -1)",
                 "a command must not kill every process it can see; look at the RUN above")
     return f"its executor exited with status {status}", None
+
+
+def explain_process_stop(process: subprocess.Popen, log: "ExecutorLog",
+                         oom_killed: Callable[[], bool | None] = lambda: None,
+                         ) -> tuple[str, str | None]:
+    """``explain_executor_death`` for a backend whose executor is (or runs
+    under) a child process of ours: bwrap, or the executor itself on the
+    host. Waits briefly for it to exit: it does at once when its executor died."""
+    try:
+        status = process.wait(timeout=EXIT_WAIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        return "its executor no longer answers, though its process still runs", None
+    what, hint = explain_executor_death(status if status >= 0 else 128 - status, oom_killed())
+    tail = log.tail()
+    return what + (f"; its log ends with: {tail}" if tail else ""), hint
 
 
 class ExecutorLog:

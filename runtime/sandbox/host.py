@@ -1,97 +1,92 @@
-"""The host backend: a plain subprocess in the workspace.
+"""The host backend: commands run directly on this machine, in the workspace.
 
 No isolation at all: only used when chosen explicitly (``--sandbox host``),
-with a warning. Timeouts and output caps still apply, the environment is
-built from scratch (nothing of the tiss process leaks in), and the command's
-process group is killed on exit, timeout, interrupt or close. A command that
-calls ``setsid`` leaves that group and can outlive the RUN here: only the
-isolated backends (docker, bwrap) guarantee that nothing survives.
+with a warning. What it does keep: timeouts, output caps, an environment
+built from scratch (nothing of the tiss process leaks in), and no command
+outliving its RUN or tiss. For that last point it runs the same executor as
+the isolated backends (executor.py), as a plain child process: a child
+subreaper that kills each command's whole tree (background jobs and
+``setsid`` included) when the RUN ends, and everything when tiss goes away,
+even killed with SIGKILL (the kernel then closes the lease connection).
 """
 
 from __future__ import annotations
 
 import os
-import signal
+import shutil
 import subprocess
-import threading
-import time
+import sys
+from pathlib import Path
 
-from .base import (
-    CANCELLED_EXIT_CODE, TIMEOUT_EXIT_CODE, CommandResult, SandboxConfig, command_env,
+from .base import CommandResult, SandboxConfig, SandboxError
+from .client import (
+    EXIT_WAIT_SECONDS, SOCKET_NAME, ExecutorClient, ExecutorLog, explain_process_stop,
+    make_private_dir,
 )
-from .output import CappedBuffer, capture
 
-DRAIN_SECONDS = 2  # after the command is dead, how long leftover writers may hold a pipe
+EXECUTOR = str(Path(__file__).resolve().parent / "executor.py")
+STARTUP_SECONDS = 20
 
 
 class HostSandbox:
     name = "host"
-    protections = frozenset({"timeout", "output_cap", "clean_env"})
+    protections = frozenset({"timeout", "output_cap", "clean_env", "background_jobs"})
 
     def __init__(self, config: SandboxConfig):
         self.config = config
-        self._procs: set[subprocess.Popen] = set()
-        self._cancelled: set[int] = set()
-        self._lock = threading.Lock()
+        self._socket_dir: Path | None = None
+        self._log: ExecutorLog | None = None
+        self._process: subprocess.Popen | None = None
+        self._executor: ExecutorClient | None = None
+        self._workspace = ""  # its absolute path, the commands' cwd and HOME
 
     def start(self) -> None:
         self.config.workspace.mkdir(parents=True, exist_ok=True)
+        workspace = self._workspace = str(self.config.workspace.resolve())
+        try:
+            self._socket_dir = make_private_dir()
+            self._log = ExecutorLog()
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-S", EXECUTOR, "--socket",
+                 str(self._socket_dir / SOCKET_NAME)],
+                cwd=workspace, env={}, stdin=subprocess.DEVNULL,
+                stdout=self._log.file, stderr=self._log.file,
+                start_new_session=True)  # Ctrl-C reaches tiss, which cancels the RUNs
+            self._executor = ExecutorClient(
+                self._socket_dir, self.config, self._explain_stop,
+                path=os.environ.get("PATH", "/usr/bin:/bin"), home=workspace)
+            self._executor.connect_lease(STARTUP_SECONDS, self._fail_if_exited)
+        except BaseException:
+            self.close()
+            raise
 
     def run(self, command, *, timeout=None, env=None, max_output=None) -> CommandResult:
-        cap = max_output or self.config.max_output
-        out, err = CappedBuffer(cap), CappedBuffer(cap)
-        started, t0 = time.time(), time.monotonic()
-        full_env = command_env(self.config, env, path=os.environ.get("PATH", "/usr/bin:/bin"),
-                               home=str(self.config.workspace))
-        proc = subprocess.Popen(
-            ["/bin/sh", "-c", command], cwd=self.config.workspace, env=full_env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        with self._lock:
-            self._procs.add(proc)
-        streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
-        shell_exited = os.pidfd_open(proc.pid)  # readable when the shell exits; reaps nothing
-        try:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            timed_out = capture(streams, [shell_exited], deadline) is None
-            _kill_group(proc)  # background children in its group die with the command
-            proc.wait()
-            # A child that left the group (setsid) may still hold a pipe: bounded wait.
-            capture(streams, deadline=time.monotonic() + DRAIN_SECONDS)
-        except BaseException:  # KeyboardInterrupt included: kill, then propagate
-            _kill_group(proc)
-            raise
-        finally:
-            os.close(shell_exited)
-            proc.stdout.close()
-            proc.stderr.close()
-            with self._lock:
-                self._procs.discard(proc)
-                cancelled = proc.pid in self._cancelled
-                self._cancelled.discard(proc.pid)
-        if timed_out:
-            code = TIMEOUT_EXIT_CODE
-        elif cancelled:
-            code = CANCELLED_EXIT_CODE
-        else:
-            code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
-        return CommandResult(
-            exit_code=code, stdout=out.text(), stderr=err.text(),
-            duration=time.monotonic() - t0, timed_out=timed_out,
-            stdout_truncated=out.truncated, stderr_truncated=err.truncated,
-            started_at=started, ended_at=time.time(),
-        )
+        if self._executor is None:
+            raise SandboxError("the host sandbox is not started (or already closed)")
+        return self._executor.run(command, timeout=timeout, env=env, max_output=max_output,
+                                  cwd=self._workspace)
 
     def cancel_all(self) -> None:
-        with self._lock:
-            procs = list(self._procs)
-            self._cancelled.update(p.pid for p in procs)
-        for proc in procs:
-            _kill_group(proc)
+        if self._executor is not None:
+            self._executor.cancel_all()
 
     def close(self) -> None:
-        self.cancel_all()
+        if self._executor is not None:
+            self._executor.close()  # the lease ends: the executor kills all and exits
+            self._executor = None
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=EXIT_WAIT_SECONDS)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __enter__(self):
         self.start()
@@ -100,9 +95,10 @@ class HostSandbox:
     def __exit__(self, *exc):
         self.close()
 
+    def _explain_stop(self) -> tuple[str, str | None]:
+        return explain_process_stop(self._process, self._log)
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    def _fail_if_exited(self) -> None:
+        if self._process is not None and self._process.poll() is not None:
+            raise SandboxError(f"the host executor exited at start with status "
+                               f"{self._process.returncode}: {self._log.tail()}")

@@ -12,14 +12,13 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import uuid
 
 import pytest
 
 from runtime.sandbox import SandboxError
 
-from .conftest import ISOLATED, make_sandbox, require_backend
+from .conftest import ISOLATED, make_sandbox, require_backend, wait_for
 
 SOCKET_DIR = "/.tiss/run"  # where both backends mount the executor's directory
 
@@ -100,7 +99,7 @@ def test_a_socket_planted_at_the_executor_path_cannot_answer_for_it(kind, worksp
                                     kwargs={"timeout": 120})
         impostor.start()
         try:
-            _wait_for(lambda: (workspace / "planted").exists(), "the impostor to listen")
+            wait_for(lambda: (workspace / "planted").exists(), "the impostor to listen")
             result = box.run("echo real", timeout=30)
         finally:
             box.cancel_all()
@@ -140,10 +139,3 @@ def test_a_symlink_at_the_executor_path_cannot_send_tiss_to_a_host_socket(
         host_server.close()
         listener.join(timeout=10)
 
-
-def _wait_for(condition, what, seconds=30):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.02)

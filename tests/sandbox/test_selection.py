@@ -72,7 +72,7 @@ def test_tiss_sandbox_status_reports_each_backend(capsys):
     assert main(["sandbox", "status", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report) == {"docker", "bwrap", "host"}
-    assert report["host"]["protections"] == ["clean_env", "output_cap", "timeout"]
+    assert report["host"]["protections"] == ["background_jobs", "clean_env", "output_cap", "timeout"]
     assert report["bwrap"]["available"] == (shutil.which("bwrap") is not None and
                                             report["bwrap"]["problem"] is None)
 
