@@ -139,3 +139,52 @@ def test_explain_names_every_value_it_looked_at(session):
     # AND stopped before `nothing`; the report still tries it, and says so
     outcome = session.execute("ASSERT n == 0 AND nothing == 0\n")
     assert "failed: n was 1; nothing could not be read (variable 'nothing' is not set)" in outcome.error
+
+
+@pytest.mark.parametrize("left, right, equal", [
+    (["a"], "a", False), ([1, 2], [1], False), ([1, 2], [1, 2], True), ([1, [True]], [1, [1]], False),
+    ({"a": 1}, {"a": 1}, True), ({"a": 1}, {"b": 1}, False), ({"a": 1}, {"a": 2}, False),
+    ({"a": "2 "}, {"a": 2}, True),
+])
+def test_equality_of_lists_and_objects_goes_element_by_element(left, right, equal):
+    assert compare("==", left, right) is equal
+    assert compare("!=", left, right) is (not equal)
+
+
+def test_a_string_and_a_number_that_is_not_one_cannot_be_ordered():
+    with pytest.raises(RunError) as caught:
+        compare("<", "abc", 1, line=4)
+    assert caught.value.message == 'cannot compare "abc" < 1: not two numbers or two strings'
+    assert caught.value.line == 4
+
+
+def test_a_report_without_variables_is_just_the_condition(session):
+    assert "error: 1 == 2 failed\n" in error_of(session, "ASSERT 1 == 2\n")
+
+
+def test_a_report_goes_on_after_a_value_it_could_not_read(session):
+    session.execute("VAR n = 1\nVAR m = 2\n")
+    error = error_of(session, "ASSERT n == 0 AND nothing == m\n")
+    assert "failed: n was 1; nothing could not be read (variable 'nothing' is not set); m was 2\n" in error
+
+
+def test_a_report_on_exists_does_not_read_the_file(session, tmp_path):
+    (tmp_path / "here.txt").write_text("secret")
+    assert 'error: FILE "gone.txt" EXISTS failed\n' in error_of(session, 'ASSERT FILE "gone.txt" EXISTS\n')
+    assert 'error: FILE "here.txt" NOT EXISTS failed\n' in error_of(session, 'ASSERT FILE "here.txt" NOT EXISTS\n')
+    error = error_of(session, 'ASSERT FILE "here.txt" IS_EMPTY\n')
+    assert 'error: FILE "here.txt" IS_EMPTY failed: FILE "here.txt" was "secret"\n' in error
+
+
+def test_a_report_adds_the_stderr_tail_of_a_command_record_only(session):
+    lines = "\\n".join(f"e{i}" for i in range(1, 8))
+    session.execute(f'VAR build = {{"EXIT_CODE": 2, "STDERR": "{lines}", "STDOUT": "out"}}\n'
+                    'VAR rec = {"A": 1}\nSET_BUDGET RUN_COUNT = 5\n')
+    error = error_of(session, "ASSERT build.EXIT_CODE == 0\n")
+    assert "failed: build.EXIT_CODE was 2; STDERR: e3 | e4 | e5 | e6 | e7\n" in error   # the last five lines
+    error = error_of(session, 'ASSERT build.STDERR == ""\n')
+    assert 'failed: build.STDERR was "e1\\ne2' in error and "; STDERR:" not in error
+    error = error_of(session, 'ASSERT build.STDOUT == ""\n')
+    assert 'failed: build.STDOUT was "out"\n' in error
+    assert 'failed: rec.A was 1\n' in error_of(session, "ASSERT rec.A == 2\n")
+    assert 'failed: BUDGET.RUN_COUNT was 5\n' in error_of(session, "ASSERT BUDGET.RUN_COUNT == 0\n")
