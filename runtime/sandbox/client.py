@@ -239,8 +239,20 @@ def make_private_dir() -> Path:
     are found and removed; short, as a Unix socket path must fit in 108 bytes."""
     base = private_base()
     base.mkdir(mode=0o700, exist_ok=True)
+    _check_private(base)
     reap_private_dirs()
     return Path(tempfile.mkdtemp(prefix=process_tag() + ".", dir=base))
+
+
+def _check_private(base: Path) -> None:
+    """In a shared /tmp another user may have made ``base`` first (or a
+    symlink by that name), to swap the sockets of our sandboxes: refuse it."""
+    info = os.lstat(base)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise SandboxError(
+            f"{base} is not a private directory of this user (owner uid {info.st_uid}, "
+            f"mode {stat.filemode(info.st_mode)})",
+            hint=f"remove {base} (someone else may have created it), then run again")
 
 
 def reap_private_dirs() -> None:

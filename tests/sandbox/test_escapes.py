@@ -139,3 +139,20 @@ def test_a_symlink_at_the_executor_path_cannot_send_tiss_to_a_host_socket(
         host_server.close()
         listener.join(timeout=10)
 
+
+
+@pytest.mark.parametrize("make", ["open to others", "symlink"])
+def test_a_socket_base_directory_made_by_someone_else_is_refused(tmp_path, monkeypatch, make):
+    from runtime.sandbox import client
+
+    base = tmp_path / "tiss-sandbox"
+    if make == "symlink":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        base.symlink_to(tmp_path / "elsewhere")
+    else:
+        base.mkdir()
+        base.chmod(0o777)
+    monkeypatch.setattr(client, "private_base", lambda: base)
+    with pytest.raises(SandboxError, match="not a private directory") as caught:
+        client.make_private_dir()
+    assert f"remove {base}" in caught.value.hint
