@@ -51,6 +51,7 @@ import orjson
 from model.fileio import sync_dir, write_atomic
 
 from .errors import RunError
+from .sandbox.processes import process_tag, tag_alive
 from .state import State
 
 INLINE_CAP = 16 * 1024           # characters kept inside a JSON line
@@ -320,7 +321,7 @@ class RunFolder:
     def summary(self) -> dict:
         """run_id, status, plan name, start time, for ``tiss runs``."""
         info = {"run_id": self.run_id, "status": "crashed", "plan": "?", "started": None, "ended": None}
-        pid, session = None, False   # session: a tiss repl, whose entries each end with run_done
+        written_by, session = None, False   # session: a tiss repl, whose entries each end with run_done
         for event in self.records():   # outputs/ are not needed here
             if event["event"] in ("run_started", "session_started"):
                 session = event["event"] == "session_started"
@@ -331,16 +332,28 @@ class RunFolder:
                 info.update(status="running", ended=None)
             elif event["event"] == "session_ended":
                 info.update(status="ended", ended=event["t"])
-            pid = event.get("pid", pid)
-        if info["status"] == "running" and not _alive(pid):
+            if "pid" in event:
+                written_by = event
+        if info["status"] == "running" and not writer_alive(written_by):
             info["status"] = "crashed"
         return info
 
 
-def _alive(pid) -> bool:
-    """Is the process that wrote the run still there? (A killed run is not.)"""
-    if not pid:
+def writer() -> dict:
+    """Fields of a start or resume event naming the process that writes the run."""
+    return {"pid": os.getpid(), "process": process_tag()}
+
+
+def writer_alive(event: dict | None) -> bool:
+    """Is the process that wrote ``event`` (see ``writer``) still there? Its
+    pid alone does not say: once it died the pid can name another process
+    (and a run started in a container records a pid such as 1), so the
+    process's start time must match too. Older journals have only the pid."""
+    if not event or not event.get("pid"):
         return False
+    if "process" in event:
+        return tag_alive(event["process"])
+    pid = event["pid"]
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -84,20 +84,20 @@ class Repl:
                        model=self.model, tools=self.tools, display=PlainDisplay(self.out), **resume)
 
     def _start(self):
+        from .journal import writer
         self.session = self._new_session()
-        self.journal("session_started", plan="(repl)", pid=os.getpid(), sandbox=self.sandbox_kind,
+        self.journal("session_started", plan="(repl)", **writer(), sandbox=self.sandbox_kind,
                      workspace=str(self.workspace))
 
     def _resume(self, run_id: str):
-        from .journal import RunFolder
-        from .journal import _alive as pid_alive
+        from .journal import RunFolder, writer, writer_alive
         folder = RunFolder.open(self.workspace, run_id)
         events = list(folder.events())
         opened = [e for e in events if e["event"] in ("session_started", "session_resumed")]
         if not opened:
             raise RunError(f"run {run_id} is a plan run, not a REPL session",
                            hint=f"continue it with `tiss resume {run_id}`")
-        if events[-1]["event"] != "session_ended" and pid_alive(opened[-1]["pid"]):
+        if events[-1]["event"] != "session_ended" and writer_alive(opened[-1]):
             raise RunError(f"session {run_id} is still open in another tiss repl (pid {opened[-1]['pid']})",
                            hint="leave that REPL first (Ctrl-D)")
         for event in events:
@@ -106,7 +106,7 @@ class Repl:
             elif event["event"] == "repl_undo" and self.statements:
                 self.statements.pop()
         self.session = self._new_session(folder=folder, state=folder.restore())
-        self.journal("session_resumed", pid=os.getpid(), sandbox=self.sandbox_kind)
+        self.journal("session_resumed", **writer(), sandbox=self.sandbox_kind)
         # Directives (@env, @timeout, @image …) live in the session's scope, not
         # in its saved state: apply those of the earlier entries again.
         directives = [stmt for source in self.statements for stmt in tisslang.parse(source, "<repl>").body

@@ -8,7 +8,6 @@ session; ``resume_run`` continues a paused, interrupted or crashed run.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import threading
@@ -24,7 +23,7 @@ from tisslang.source import UnreadableSource, read_source
 from . import cost
 from .errors import RunError, Stop
 from .interpreter import Context, Interpreter
-from .journal import RunFolder
+from .journal import RunFolder, writer
 from .review import make_reviewer
 from .state import State
 
@@ -172,7 +171,7 @@ class Session:
             if type(stmt) is ast.Task:
                 self.sandbox_settings.update(_sandbox_directives(stmt.body))
         self.interp.commit(event, checkpoint=True, plan=Path(program.path).name,
-                           path=str(program.path), pid=os.getpid(), sandbox=self.sandbox_kind,
+                           path=str(program.path), **writer(), sandbox=self.sandbox_kind,
                            choose=self.interp.choose_policy)
         if self.display and not any(type(stmt) is ast.Task for stmt in program.body):
             self.display.task(Path(program.path).name)   # a fragment is named after its file
