@@ -60,3 +60,17 @@ Feature: Directives apply to their block and everything nested in it
     When I run the plan
     Then the run succeeds
     And the variable "first" is ["a.py"]
+
+  Scenario: @output "json" with an answer that is not JSON fails at the prompt
+    Given a model that answers "Sure! The files are a.py and b.py."
+    And the plan:
+      """
+      @output "json"
+      PROMPT_AGENT "which files?" INTO answer
+      VAR after = 1
+      """
+    When I run the plan
+    Then the run fails with "the model's answer is not valid JSON, but @output is \"json\""
+    And the error says "answer began: 'Sure! The files are a.py and b.py.'"
+    And the variable "answer" was never set
+    And the variable "after" was never set
