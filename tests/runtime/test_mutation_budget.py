@@ -116,3 +116,55 @@ def test_time_is_not_checked_without_a_limit():
     b.check_time()
     assert b.time_left() is None
     assert "elapsed" in b.state.sections["budget"] and b.state.sections["budget"]["elapsed"] == 5.0
+
+
+class Clock:
+    """A time.monotonic the test moves by hand (only runtime.budget sees it)."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    import runtime.budget
+    fake = Clock()
+    monkeypatch.setattr(runtime.budget, "time", fake)
+    return fake
+
+
+def test_execution_time_counts_this_session_and_the_ones_before(clock):
+    fresh = budget(**{"limit.EXECUTION_TIME": 10})
+    assert fresh.remaining("EXECUTION_TIME") == 10   # nothing spent before
+    resumed = budget(**{"limit.EXECUTION_TIME": 10, "elapsed": 2.5})
+    clock.now += 1.2344
+    assert fresh.elapsed() == pytest.approx(1.2344)
+    assert resumed.remaining("EXECUTION_TIME") == 6.266   # 10 - 3.7344, to the millisecond
+    assert resumed.time_left() == pytest.approx(6.2656)
+    resumed.save_elapsed()
+    assert resumed.state.sections["budget"]["elapsed"] == 3.734
+    assert Budget(resumed.state).elapsed_before == 3.734   # what the next resume starts from
+
+
+def test_execution_time_exactly_at_the_limit_is_not_over(clock):
+    b = budget(**{"limit.EXECUTION_TIME": 5})
+    clock.now += 5
+    b.check_time()
+    assert b.state.sections["budget"]["elapsed"] == 5
+    clock.now += 0.1
+    with pytest.raises(BudgetExceeded):
+        b.check_time()
+    assert b.state.sections["budget"]["elapsed"] == 5.1
+    assert b.time_left() == 0.0
+
+
+def test_errors_raised_without_a_line_have_none():
+    b = budget(**{"limit.RUN_COUNT": 0})
+    for call in (lambda: b.set_limit("X", 1), lambda: b.remaining("X"), lambda: b.remaining("API_CALLS"),
+                 lambda: b.charge("RUN_COUNT", 1), lambda: b.ensure_left("RUN_COUNT")):
+        with pytest.raises((RunError, BudgetExceeded)) as caught:
+            call()
+        assert caught.value.line == 0
