@@ -7,14 +7,15 @@ import inspect
 import pytest
 
 import runtime
+from runtime.pytest_plugin import PlanRunner
 from runtime.repl import Repl
 from tests.sandbox.conftest import backend_problem, require_backend
 
 HOST_WARNING = "runs commands directly on this machine, unisolated"
 
 
-@pytest.mark.parametrize("entry_point", [runtime.Session, runtime.run_plan, Repl],
-                         ids=["Session", "run_plan", "Repl"])
+@pytest.mark.parametrize("entry_point", [runtime.Session, runtime.run_plan, Repl, PlanRunner],
+                         ids=["Session", "run_plan", "Repl", "PlanRunner"])
 def test_the_default_sandbox_is_auto(entry_point):
     assert inspect.signature(entry_point).parameters["sandbox"].default == "auto"
 
