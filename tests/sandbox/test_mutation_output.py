@@ -98,3 +98,50 @@ def test_a_polled_return_keeps_the_data_read_so_far():
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def test_the_last_byte_of_head_room_goes_to_the_head():
+    buffer = CappedBuffer(4)   # head 2, tail keeps 2
+    buffer.write(b"a")
+    buffer.write(b"bcdefg")
+    assert bytes(buffer.head) == b"ab"
+    assert buffer.text() == "ab\n[... 3 bytes cut: output cap of 4 bytes ...]\nfg"
+
+
+def test_one_large_write_is_trimmed_at_once():
+    buffer = CappedBuffer(4)
+    buffer.write(b"0123456789" * 10)
+    assert bytes(buffer.tail) == b"89"
+
+
+def test_invalid_utf8_in_a_cut_output_is_replaced_too():
+    buffer = CappedBuffer(4)
+    buffer.write(b"\xff\xfe" + b"x" * 10 + b"\xfd\xfc")
+    assert buffer.text() == "\ufffd\ufffd\n[... 10 bytes cut: output cap of 4 bytes ...]\n\ufffd\ufffd"
+
+
+def test_capture_reads_what_is_there_when_the_deadline_is_near():
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b"ready")
+        os.close(write_end)
+        streams = {read_end: CappedBuffer(10)}
+        buffer = streams[read_end]
+        # less than a second left is still time to read: returns at EOF, data kept
+        assert capture(streams, deadline=time.monotonic() + 0.9) is None
+        assert buffer.text() == "ready" and streams == {}
+    finally:
+        os.close(read_end)
+
+
+def test_poll_and_deadline_together():
+    read_end, write_end = os.pipe()
+    try:
+        streams = {read_end: CappedBuffer(10)}
+        assert capture(streams, deadline=time.monotonic() + 60, poll=0.01) == POLLED
+        os.write(write_end, b"late")
+        os.close(write_end)
+        assert capture(streams, deadline=time.monotonic() + 60, poll=0.01) is None   # EOF
+        assert not streams
+    finally:
+        os.close(read_end)
