@@ -344,7 +344,7 @@ def test_the_docker_container_lives_across_entries_and_goes_at_ctrl_d(drive, wor
     marker = f"/tmp/tiss-repl-{uuid.uuid4().hex}"
 
     def containers_of(run_id):
-        return client.containers.list(all=True, filters={"label": f"org.quanta-tissu.run-id={run_id}"})
+        return client.containers.list(all=True, sparse=True, filters={"label": f"org.quanta-tissu.run-id={run_id}"})
 
     seen = []
 
