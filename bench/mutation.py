@@ -108,6 +108,10 @@ def prepare(module: str, rev: str | None) -> Path:
              "also_copy =", *(f"    {p}" for p in COPIED if p not in PACKAGES),
              "pytest_add_cli_args_test_selection =", *(f"    {t}" for t in tests_for(module, work)),
              "pytest_add_cli_args =", "    -p", "    no:cacheprovider",
+             # each mutant's tests run in a process forked from a server that has
+             # run no test: forked straight from mutmut, a mutant would inherit
+             # model/threads.py's thread pool without its threads and hang
+             "process_isolation = forkserver",
              "use_git_change_detection = false",
              "track_dependencies = false", ""]
     (work / "setup.cfg").write_text("\n".join(lines))
