@@ -48,3 +48,25 @@ def test_clipped_gradients_end_at_or_just_under_the_limit():
     norm = float(np.sqrt(grads["a"][0] ** 2 + grads["b"][0] ** 2))
     assert norm <= 5.0
     assert norm == pytest.approx(5.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("name, skipped", [
+    ("blocks.0.mlp.bias", True), ("bias", True), ("head.bias", True), ("blocks.0.mlp.weight", False),
+    ("blocks.0.norm1.weight", True), ("norm_f.weight", True), ("tok_emb", True), ("lm_head.weight", False),
+    ("blocks.0.attn.bias_scale", False), ("enormous.weight", False),
+])
+def test_default_no_decay_by_name(name, skipped):
+    from model.optim import default_no_decay
+    assert default_no_decay(name) is skipped
+
+
+def test_defaults_are_pytorchs():
+    opt = AdamW({"w": np.zeros(1)})
+    assert (opt.lr, opt.betas, opt.eps, opt.weight_decay) == (1e-3, (0.9, 0.999), 1e-8, 0.01)
+
+
+def test_eps_is_added_to_the_denominator():
+    w = np.array([0.0])
+    AdamW({"w": w}, lr=0.1, eps=1.0, weight_decay=0.0).step({"w": np.array([1.0])})
+    # first step: m_hat = g = 1, sqrt(v_hat) = |g| = 1 -> update = lr * 1 / (1 + eps)
+    assert w[0] == pytest.approx(-0.05, rel=1e-12)
