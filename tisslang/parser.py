@@ -40,6 +40,7 @@ from .ast import (
     Text, Try, Var, Write, Compare, opening_word,
 )
 from .errors import Diagnostic, TissSyntaxError
+from .depth import too_deep_expression
 from .fastpath import MAX_NESTING, FastParser, FastPathFailed, NestingTooDeep
 from .heredoc import Prescanned, prescan
 from .interpolation import TemplateError, line_parts, merge_text, string_parts
@@ -681,10 +682,24 @@ def parse(source: str, path: str = "<input>", *, fast: bool = True) -> Program:
         finally:
             if collecting:
                 gc.enable()
+    if not diagnostics:
+        diagnostics = _too_deep_expression(body, pre, path)
     if diagnostics:
         raise TissSyntaxError(_unique_in_order(diagnostics))
     return Program(pre.header, body, comments=comments, path=path,
                    span=Span(1, 1, len(pre.lines), len(pre.lines[-1]) + 1))
+
+
+def _too_deep_expression(body, pre: Prescanned, path: str) -> list[Diagnostic]:
+    """Operators nest without brackets too (NOT NOT …, a AND b AND …)."""
+    deep = too_deep_expression(body)
+    if deep is None:
+        return []
+    line, col = deep.span.line, deep.span.col
+    return [Diagnostic(
+        path, line, col, f"the expression nests operators more than {MAX_NESTING} deep",
+        hint="compute parts of it into VAR variables first",
+        source_line=pre.lines[line - 1] if 0 < line <= len(pre.lines) else None)]
 
 
 def _parse_locked(pre: Prescanned, path: str, fast: bool):

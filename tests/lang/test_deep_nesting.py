@@ -49,20 +49,20 @@ def called_from_deep_stack(function, frames: int = 300):
     return function() if frames == 0 else called_from_deep_stack(function, frames - 1)
 
 
+def every_pass_of(source: str, workspace):
+    """Parse, check, format, JSON, cost and run ``source``; the run's outcome."""
+    program = parse(source)
+    assert [d for d in check(program) if d.severity == "error"] == []
+    assert format_program(program, source) == format_program(parse(format_program(program)))
+    json.dumps(to_json(program))
+    per_step(program, {})
+    return run_plan(source, workspace, sandbox="host")
+
+
 @pytest.mark.parametrize("shape", DEEPEST)
 def test_every_pass_follows_the_deepest_plan_without_raising_the_limit(
         shape, default_recursion_limit, tmp_path, capsys):
-    source = DEEPEST[shape]
-
-    def every_pass():
-        program = parse(source)
-        assert [d for d in check(program) if d.severity == "error"] == []
-        assert format_program(program, source) == format_program(parse(format_program(program)))
-        json.dumps(to_json(program))
-        per_step(program, {})
-        return run_plan(source, tmp_path, sandbox="host")
-
-    outcome = called_from_deep_stack(every_pass)
+    outcome = called_from_deep_stack(lambda: every_pass_of(DEEPEST[shape], tmp_path))
     assert outcome.status == "succeeded", outcome.error
     assert default_recursion_limit == []
 
