@@ -91,7 +91,7 @@ huge_lines = st.builds(lambda shape, filler, size: shape.replace(b"%s", (filler 
 # (opening, closing) pairs; the body is nested ``depth`` times.
 NESTS = [(b'IF true {\n', b"}\n"), (b"PARALLEL {\n", b"}\n"), (b"TRY {\n", b"} CATCH {\n}\n"),
          (b'TASK "t" {\n', b"}\n"), (b'STEP "s" {\n', b"}\n"), (b"(", b")"), (b"[", b"]"),
-         (b"NOT ", b""), (b"{a: ", b"}"), (b"{{", b"}}")]
+         (b"NOT ", b""), (b"true AND ", b""), (b"(", b") OR x"), (b"{a: ", b"}"), (b"{{", b"}}")]
 
 
 def nested(pair, depth: int, inner: bytes) -> bytes:
