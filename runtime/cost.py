@@ -82,7 +82,9 @@ def _run(stmt: ast.Run, history) -> dict:
     if seen:
         cost["EXECUTION_TIME"] = sum(seen) / len(seen)
     else:
-        cost["EXECUTION_TIME"] = min(UNKNOWN_RUN_SECONDS, stmt.timeout.seconds) if stmt.timeout else UNKNOWN_RUN_SECONDS
+        # An interpolated TIMEOUT ("{{t}}") is only known when the plan runs.
+        known = stmt.timeout.seconds if isinstance(stmt.timeout, ast.Duration) else None
+        cost["EXECUTION_TIME"] = min(UNKNOWN_RUN_SECONDS, known) if known else UNKNOWN_RUN_SECONDS
         cost["UNSEEN_COMMANDS"] = 1
     return cost
 

@@ -1,6 +1,8 @@
 """One duration rule (``tisslang.parser.parse_duration``) for the checker and
 the interpreter: a text one accepts, the other accepts, with the same value."""
 
+import json
+
 import pytest
 
 import tisslang
@@ -66,3 +68,14 @@ def test_the_interpreter_reads_the_duration_it_was_given(tmp_path):
         outcome = session.execute('SET_BUDGET EXECUTION_TIME = "{{t}}"\n')
         assert outcome.status == "succeeded"
         assert session.interp.budget.limit("EXECUTION_TIME") == pytest.approx(90.0)
+
+
+def test_dry_run_of_an_interpolated_run_timeout_guesses_instead_of_crashing(tmp_path, capsys):
+    from runtime.cli import main
+    from runtime.cost import UNKNOWN_RUN_SECONDS
+    plan = tmp_path / "plan.tiss"
+    plan.write_text('TASK "t" {\n    VAR t = "5s"\n    STEP "s" {\n        RUN "true" TIMEOUT "{{t}}"\n'
+                    '    }\n}\n', encoding="utf-8")
+    assert main(["run", "--dry-run", "--json", str(plan), "--workspace", str(tmp_path)]) == 0
+    total = json.loads(capsys.readouterr().out)["total"]
+    assert total["EXECUTION_TIME"] == UNKNOWN_RUN_SECONDS and total["UNSEEN_COMMANDS"] == 1
