@@ -1,7 +1,7 @@
 """Fuzzing the whole ``tiss`` command line (ARCHITECTURE.md, CLI contract).
 
 Whatever bytes a plan file holds — random bytes, truncated or mutated example
-plans, huge lines, NUL bytes, deep nesting — ``check``, ``fmt``, ``parse
+plans, huge lines, NUL bytes, deep nesting, random well-formed plans — ``check``, ``fmt``, ``parse
 --json``, ``run --dry-run`` and ``run`` (in a real sandbox) answer with an
 exit code of the contract (docs/reference.md §8) and never a traceback.
 
@@ -27,7 +27,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runtime.cli import main
+from tests.lang.strategies import programs
 from tests.sandbox.conftest import backend_problem, require_backend
+from tisslang.formatter import format_program
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = [path.read_bytes() for path in sorted(ROOT.glob("examples/**/*.tiss"))]
@@ -104,7 +106,12 @@ def nested(pair, depth: int, inner: bytes) -> bytes:
 deep = st.builds(nested, st.sampled_from(NESTS), st.integers(1, 3000),
                  st.sampled_from([b"true", b'LOG "x"', b"1", b""]))
 
-plans = st.one_of(random_bytes, truncated, mutated, with_nuls, huge_lines, deep)
+# Well-formed plans of every statement kind (random ASTs, formatted): they
+# get past the parser, so the checker, the cost estimate and the interpreter
+# see them too.
+generated = programs(max_depth=2).map(lambda program: format_program(program).encode("utf-8"))
+
+plans = st.one_of(random_bytes, truncated, mutated, with_nuls, huge_lines, deep, generated)
 
 
 # --- running tiss ---------------------------------------------------------------
@@ -179,7 +186,7 @@ def test_stdin_answers_any_bytes_within_the_contract(data):
 
 
 @FEW
-@given(st.one_of(examples, mutated, truncated, with_nuls, deep))
+@given(st.one_of(examples, mutated, truncated, with_nuls, deep, generated))
 def test_run_in_a_sandbox_answers_within_the_contract(isolated_backend, data):
     with tempfile.TemporaryDirectory() as folder:
         workspace = Path(folder) / "ws"
