@@ -188,3 +188,14 @@ def test_a_report_adds_the_stderr_tail_of_a_command_record_only(session):
     assert 'failed: build.STDOUT was "out"\n' in error
     assert 'failed: rec.A was 1\n' in error_of(session, "ASSERT rec.A == 2\n")
     assert 'failed: BUDGET.RUN_COUNT was 5\n' in error_of(session, "ASSERT BUDGET.RUN_COUNT == 0\n")
+
+
+def test_an_object_never_equals_something_else():
+    assert compare("==", {"a": 1}, "a") is False
+    assert compare("!=", "a", {"a": 1}) is True
+
+
+def test_a_comparison_error_without_a_line_has_none():
+    with pytest.raises(RunError) as caught:
+        compare("<", "a", 1)
+    assert caught.value.line == 0
