@@ -250,7 +250,7 @@ def _workspace_folder(workspace: str | Path) -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         why = "it is not a directory" if isinstance(exc, FileExistsError) else exc.strerror
-        raise RunError(f"cannot use {str(workspace)!r} as the workspace: {why}",
+        raise RunError(f"cannot use the workspace {workspace}: {why}",
                        hint="give a directory you can write as the workspace (it is created if missing)") from None
     return path
 

@@ -239,7 +239,7 @@ def test_run_with_a_file_as_workspace_is_a_usage_error(tmp_path):
     not_a_folder.write_text("x")
     code, _, err = tiss(["run", str(plan), "--workspace", str(not_a_folder)])
     assert (code, "Traceback" in err) == (2, False), err
-    assert f"error: cannot use {str(not_a_folder)!r} as the workspace: it is not a directory" in err
+    assert f"error: cannot use the workspace {not_a_folder}: it is not a directory" in err
 
 
 def test_run_dash_is_a_file_name_not_stdin(tmp_path, monkeypatch):
