@@ -4,7 +4,8 @@ failure report is made of.
 ``env`` is whatever the interpreter passes in; it provides
 ``lookup(ref)`` (a variable, LAST_RUN.FIELD, BUDGET.KEY …),
 ``render(template)`` (a string with interpolation) and
-``file_path(name, line)`` (a path confined to the workspace).
+``read_file(name, line)`` and ``file_exists(name, line)`` (workspace files,
+see ``paths.Workspace``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from tisslang.formatter import format_expr as describe
 
 from .errors import RunError
 from .interpolate import to_text
-from .paths import read_text
 
 
 def evaluate(expr: ast.Expr, env) -> Any:
@@ -42,7 +42,7 @@ def evaluate(expr: ast.Expr, env) -> Any:
         return _predicate(expr, env)
     if kind is ast.FileRef:
         name = env.render(expr.path)
-        return read_text(env.file_path(name, expr.span.line), name, expr.span.line)
+        return env.read_file(name, expr.span.line)
     if kind is ast.Duration:
         return expr.seconds
     if kind is ast.ListExpr:
@@ -66,7 +66,7 @@ def _predicate(expr: ast.Predicate, env) -> bool:
         if not isinstance(target, ast.FileRef):
             raise RunError("EXISTS needs a file: FILE \"path\" EXISTS", expr.span.line)
         name = env.render(target.path)
-        exists = env.file_path(name, expr.span.line).exists()
+        exists = env.file_exists(name, expr.span.line)
         return exists if expr.op == "EXISTS" else not exists
     value = evaluate(expr.operand, env)
     empty = value is None or (isinstance(value, str) and not value.strip()) or (

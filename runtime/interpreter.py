@@ -29,7 +29,7 @@ from .errors import AssertionFailed, Interrupted, ParallelFailed, Paused, Reject
 from .evaluate import evaluate, explain, truthy
 from .interpolate import render
 from .models import count_tokens, load_default_backend
-from .paths import confine, read_text, write_atomic
+from .paths import Workspace
 from .review import Answer, Request
 from .sandbox.base import SandboxError
 from .state import PER_BRANCH, State, branch_name
@@ -69,8 +69,11 @@ class Context:
     def render(self, template, shell: bool = False) -> str:
         return render(template, self.lookup, shell)
 
-    def file_path(self, name: str, line: int) -> Path:
-        return confine(self.interp.workspace, name, line)
+    def read_file(self, name: str, line: int) -> str:
+        return self.interp.files.read(name, line)
+
+    def file_exists(self, name: str, line: int) -> bool:
+        return self.interp.files.exists(name, line)
 
     def set_var(self, name: str, value: Any) -> None:
         target = branch_name(name, self.branches[0]) if self.branches else name
@@ -83,6 +86,7 @@ class Interpreter:
                  display=None, verdict: str | None = None):
         self.state = state
         self.workspace = Path(workspace)
+        self.files = Workspace(self.workspace)
         self.journal = journal              # a RunFolder, or None (journaling off)
         self.sandbox = sandbox              # callable returning the opened sandbox
         self.reviewer = reviewer            # also answers "choose" requests (--choose ask)
@@ -243,9 +247,8 @@ class Interpreter:
 
     def do_write(self, stmt, key, ctx, append: bool = False):
         name = ctx.render(stmt.path)
-        path = ctx.file_path(name, stmt.span.line)
         text = ctx.render(stmt.content)
-        write_atomic(path, text, append=append)
+        self.files.write(name, text, stmt.span.line, append=append)
         return {"path": name, "bytes": len(text.encode("utf-8"))}
 
     def do_append(self, stmt, key, ctx):
@@ -253,7 +256,7 @@ class Interpreter:
 
     def do_read(self, stmt: ast.Read, key, ctx):
         name = ctx.render(stmt.path)
-        ctx.set_var(stmt.name, read_text(ctx.file_path(name, stmt.span.line), name, stmt.span.line))
+        ctx.set_var(stmt.name, ctx.read_file(name, stmt.span.line))
 
     def do_assert(self, stmt: ast.Assert, key, ctx):
         if not truthy(evaluate(stmt.condition, ctx)):

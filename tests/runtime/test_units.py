@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +16,7 @@ from runtime.cost import estimate
 from runtime.errors import RunError
 from runtime.evaluate import compare
 from runtime.interpolate import render
-from runtime.paths import confine, write_atomic
+from runtime.paths import Workspace, _Located
 from runtime.review import Answer, ask_on_terminal, Request
 from tisslang import ast, parse
 
@@ -24,34 +25,163 @@ from .conftest import ScriptedModel
 # --- paths --------------------------------------------------------------------
 
 
-def test_confine_accepts_paths_inside(tmp_path):
-    assert confine(tmp_path, "a/./b/../c.txt") == tmp_path.resolve() / "a" / "c.txt"
+def test_workspace_reads_what_it_wrote_through_dot_and_dot_dot(tmp_path):
+    files = Workspace(tmp_path)
+    files.write("a/./b/../c.txt", "hi\n")
+    assert (tmp_path / "a" / "c.txt").read_text() == "hi\n"
+    assert files.read("a/c.txt") == "hi\n"
+    assert files.exists("a/c.txt") and not files.exists("a/d.txt") and not files.exists("z/d.txt")
 
 
 @pytest.mark.parametrize("name, words", [
     ("/etc/passwd", "absolute"), ("~/x", "absolute"), ("../x", "'..'"), ("a/../../x", "'..'"),
     (".tiss/runs/x", ".tiss/"), ("", "empty"), (".", "the workspace itself"),
 ])
-def test_confine_refuses(tmp_path, name, words):
+@pytest.mark.parametrize("operation", ["read", "write", "exists"])
+def test_workspace_refuses(tmp_path, name, words, operation):
+    files = Workspace(tmp_path)
     with pytest.raises(RunError) as caught:
-        confine(tmp_path, name, line=7)
+        if operation == "write":
+            files.write(name, "x", line=7)
+        else:
+            getattr(files, operation)(name, line=7)
     assert words in caught.value.message
     assert caught.value.line == 7
+    assert sorted(os.listdir(tmp_path)) == []
 
 
-def test_confine_refuses_a_symlinked_folder_leading_out(tmp_path):
+@pytest.mark.parametrize("operation", ["read", "write", "exists"])
+def test_workspace_refuses_a_symlinked_folder_leading_out(tmp_path, operation):
     (tmp_path / "ws").mkdir()
     (tmp_path / "outside").mkdir()
-    os.symlink(tmp_path / "outside", tmp_path / "ws" / "link")
-    with pytest.raises(RunError, match="symlink"):
-        confine(tmp_path / "ws", "link/new.txt")
+    (tmp_path / "outside" / "new.txt").write_text("host secret")
+    os.symlink(tmp_path / "outside", tmp_path / "ws" / "link")           # absolute
+    os.symlink("../outside", tmp_path / "ws" / "up")                     # relative, climbs out
+    os.symlink("inner/../../outside", tmp_path / "ws" / "round")         # climbs out on the way
+    (tmp_path / "ws" / "inner").mkdir()
+    files = Workspace(tmp_path / "ws")
+    for name in ("link/new.txt", "up/new.txt", "round/new.txt"):
+        with pytest.raises(RunError, match="symlink"):
+            if operation == "write":
+                files.write(name, "x")
+            else:
+                getattr(files, operation)(name)
+    assert (tmp_path / "outside" / "new.txt").read_text() == "host secret"
 
 
-def test_write_atomic_leaves_no_temporary_file(tmp_path):
-    write_atomic(tmp_path / "d" / "f.txt", "one\n")
-    write_atomic(tmp_path / "d" / "f.txt", "two\n", append=True)
+def test_workspace_refuses_a_symlink_into_the_run_folder(tmp_path):
+    (tmp_path / ".tiss" / "runs").mkdir(parents=True)
+    (tmp_path / ".tiss" / "runs" / "events.jsonl").write_text("journal\n")
+    os.symlink(".tiss/runs", tmp_path / "runs")
+    os.symlink("sub/../.tiss", tmp_path / "sneaky")
+    (tmp_path / "sub").mkdir()
+    files = Workspace(tmp_path)
+    for name in ("runs/events.jsonl", "sneaky/runs/events.jsonl"):
+        with pytest.raises(RunError, match=r"\.tiss/"):
+            files.write(name, "forged\n")
+        with pytest.raises(RunError, match=r"\.tiss/"):
+            files.read(name)
+    assert (tmp_path / ".tiss" / "runs" / "events.jsonl").read_text() == "journal\n"
+
+
+def test_workspace_follows_symlinks_that_stay_inside(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "f.txt").write_text("inside\n")
+    os.symlink("real", tmp_path / "alias")
+    os.symlink("real/f.txt", tmp_path / "file-alias")
+    os.symlink("../real/f.txt", tmp_path / "real" / "self")
+    files = Workspace(tmp_path)
+    assert files.read("alias/f.txt") == "inside\n"
+    assert files.read("file-alias") == "inside\n"
+    assert files.read("real/self") == "inside\n"
+    files.write("alias/g.txt", "made through the alias\n")
+    assert (tmp_path / "real" / "g.txt").read_text() == "made through the alias\n"
+
+
+def test_workspace_stops_a_symlink_loop(tmp_path):
+    os.symlink("b", tmp_path / "a")
+    os.symlink("a", tmp_path / "b")
+    with pytest.raises(RunError, match="too many symlinks"):
+        Workspace(tmp_path).read("a")
+
+
+def test_workspace_refuses_what_is_not_a_regular_file(tmp_path):
+    os.mkfifo(tmp_path / "pipe")            # reading it by name would hang the run
+    (tmp_path / "folder").mkdir()
+    files = Workspace(tmp_path)
+    with pytest.raises(RunError, match="not a regular file"):
+        files.read("pipe")
+    with pytest.raises(RunError, match="is a folder"):
+        files.read("folder")
+    with pytest.raises(RunError, match="is a folder"):
+        files.write("folder", "x")
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(RunError, match="which is a file, not a folder"):
+        files.write("plain/below.txt", "x")
+
+
+def test_workspace_write_leaves_no_temporary_file(tmp_path):
+    files = Workspace(tmp_path)
+    files.write("d/f.txt", "one\n")
+    files.write("d/f.txt", "two\n", append=True)
     assert [p.name for p in (tmp_path / "d").iterdir()] == ["f.txt"]
     assert (tmp_path / "d" / "f.txt").read_text() == "one\ntwo\n"
+
+
+def test_workspace_write_replaces_a_symlink_swapped_in_rather_than_following_it(tmp_path):
+    (tmp_path / "ws").mkdir()
+    host = tmp_path / "host.txt"
+    host.write_text("host\n")
+    files = Workspace(tmp_path / "ws")
+    with _Located(tmp_path / "ws", "f.txt", 0, make_dirs=True) as place:
+        os.symlink(host, tmp_path / "ws" / "f.txt")     # the race: after the walk, before the write
+        place.replace_leaf(b"mine\n")
+    assert host.read_text() == "host\n"
+    assert not (tmp_path / "ws" / "f.txt").is_symlink()
+    assert files.read("f.txt") == "mine\n"
+
+
+def test_workspace_read_refuses_a_symlink_swapped_in_after_the_walk(tmp_path):
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "host.txt").write_text("host secret\n")
+    with _Located(tmp_path / "ws", "f.txt", 0, make_dirs=False) as place:
+        os.symlink(tmp_path / "host.txt", tmp_path / "ws" / "f.txt")
+        with pytest.raises(RunError, match="changed while it was being opened"):
+            place.read_leaf(missing_ok=False)
+
+
+def test_workspace_walk_refuses_a_folder_swapped_for_a_symlink(tmp_path, monkeypatch):
+    (tmp_path / "ws" / "d").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    folder = tmp_path / "ws" / "d"
+    real_readlink = os.readlink
+
+    def racing_readlink(path, *, dir_fd=None):
+        try:
+            return real_readlink(path, dir_fd=dir_fd)     # "d" is a folder, not a symlink ...
+        finally:
+            if path == "d" and not folder.is_symlink():
+                folder.rmdir()                             # ... and now the sandbox swaps it
+                folder.symlink_to(tmp_path / "outside")
+    monkeypatch.setattr(os, "readlink", racing_readlink)
+    with pytest.raises(RunError, match="changed while it was being opened"):
+        Workspace(tmp_path / "ws").write("d/f.txt", "x")
+    assert list((tmp_path / "outside").iterdir()) == []
+
+
+def test_concurrent_appends_all_land_whole(tmp_path):
+    files = Workspace(tmp_path)
+
+    def branch(n):
+        for i in range(200):
+            files.write("log.txt", f"branch {n} line {i}\n", append=True)
+    threads = [threading.Thread(target=branch, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = (tmp_path / "log.txt").read_text().splitlines()
+    assert sorted(lines) == sorted(f"branch {n} line {i}" for n in range(3) for i in range(200))
 
 
 # --- interpolation -------------------------------------------------------------
