@@ -168,3 +168,20 @@ def test_errors_raised_without_a_line_have_none():
         with pytest.raises((RunError, BudgetExceeded)) as caught:
             call()
         assert caught.value.line == 0
+
+
+def test_only_execution_time_is_rounded():
+    b = budget(**{"limit.TOKEN_COUNT": 1})
+    b.charge("TOKEN_COUNT", 0.0001)
+    assert b.remaining("TOKEN_COUNT") == 1 - 0.0001
+
+
+def test_check_time_records_milliseconds_and_has_no_line_unless_given(clock):
+    b = budget(**{"limit.EXECUTION_TIME": 1})
+    clock.now += 0.12345
+    b.check_time()
+    assert b.state.sections["budget"]["elapsed"] == 0.123
+    clock.now += 5
+    with pytest.raises(BudgetExceeded) as caught:
+        b.check_time()
+    assert caught.value.line == 0
