@@ -431,3 +431,12 @@ def test_image_and_network_directives_configure_the_sandbox(tmp_path, monkeypatc
     assert sandbox_config.network is network
     assert sandbox_config.pids == 64
     assert sandbox_config.run_id == session.run_id
+
+
+def test_appends_from_parallel_branches_all_land_whole(run):
+    appends = lambda n: "\n".join(f'    APPEND "log.txt" "branch {n} line {i}\\n"' for i in range(200))
+    branches = "\n".join(f'  STEP "b{n}" {{\n{appends(n)}\n  }}' for n in range(3))
+    outcome = run(f'TASK "t" {{\n STEP "all" {{\nPARALLEL {{\n{branches}\n}}\n}}\n}}')
+    assert outcome.status == "succeeded", outcome.error
+    lines = (run.workspace / "log.txt").read_text().splitlines()
+    assert sorted(lines) == sorted(f"branch {n} line {i}" for n in range(3) for i in range(200))
