@@ -93,6 +93,16 @@ def copy_sources(work: Path, rev: str | None) -> None:
             shutil.copy2(source, work / name)
 
 
+def isolation(module: str) -> str:
+    """How mutmut starts each mutant's tests. Forked straight from mutmut, which
+    has run the tests once, a model mutant would inherit model/threads.py's
+    thread pool without its threads and hang: those go through mutmut's fork
+    server. The others fork directly (through the server, a mutant of code that
+    test collection already ran, like the parser's pre-scan, ends with exit
+    code 255, which mutmut counts as a timeout)."""
+    return "forkserver" if module.startswith("model/") else "fork"
+
+
 def prepare(module: str, rev: str | None) -> Path:
     """A fresh working directory for one module, with its mutmut settings."""
     work = workdir(module)
@@ -108,10 +118,7 @@ def prepare(module: str, rev: str | None) -> Path:
              "also_copy =", *(f"    {p}" for p in COPIED if p not in PACKAGES),
              "pytest_add_cli_args_test_selection =", *(f"    {t}" for t in tests_for(module, work)),
              "pytest_add_cli_args =", "    -p", "    no:cacheprovider",
-             # each mutant's tests run in a process forked from a server that has
-             # run no test: forked straight from mutmut, a mutant would inherit
-             # model/threads.py's thread pool without its threads and hang
-             "process_isolation = forkserver",
+             f"process_isolation = {isolation(module)}",
              "use_git_change_detection = false",
              "track_dependencies = false", ""]
     (work / "setup.cfg").write_text("\n".join(lines))
