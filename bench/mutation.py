@@ -46,11 +46,11 @@ TARGET = 0.85
 
 # module -> the fast test files that exercise it in-process.
 TESTS = {
-    "runtime/paths.py": ["tests/runtime/test_units.py"],
+    "runtime/paths.py": ["tests/runtime/test_units.py", "tests/runtime/test_features.py"],
     "runtime/evaluate.py": ["tests/runtime/test_units.py", "tests/runtime/test_features.py"],
     "runtime/interpolate.py": ["tests/runtime/test_units.py", "tests/runtime/test_features.py"],
     "runtime/budget.py": ["tests/runtime/test_units.py", "tests/runtime/test_features.py"],
-    "runtime/journal.py": ["tests/runtime/test_units.py", "tests/runtime/test_durability.py"],
+    "runtime/journal.py": ["tests/runtime/test_units.py", "tests/runtime/test_journal_safety.py"],
     "runtime/state.py": ["tests/runtime/test_units.py", "tests/runtime/test_features.py"],
     "runtime/sandbox/output.py": ["tests/sandbox/test_output.py"],
     "tisslang/heredoc.py": ["tests/lang/test_parser.py", "tests/lang/test_errors.py",
