@@ -35,6 +35,7 @@ from model.config import ModelConfig  # noqa: E402
 from model.model import TissLM  # noqa: E402
 from model.optim import AdamW, cosine_lr, default_no_decay  # noqa: E402
 from model.positions import sinusoidal_table  # noqa: E402
+from model.train import tune_process_for_training  # noqa: E402
 
 torch = F = None  # imported by load_torch(): the NumPy learning worker runs without it
 
@@ -385,6 +386,7 @@ def main(argv=None) -> int:
     parser.add_argument("--learn-worker", nargs=2, type=int, metavar=("STEPS", "WINDOWS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    tune_process_for_training()  # this bench trains TissLM, so it sets what the trainer sets
     if args.learn_worker:
         print(json.dumps(learn("numpy", *args.learn_worker)))
         return 0

@@ -95,11 +95,16 @@ def pick_token(logits: np.ndarray, history: list[int], params: SamplingParams,
 def generate_ids(model, prompts: list[list[int]], params: SamplingParams, *,
                  use_cache: bool = True, eos_id: int | None = None,
                  is_done: Callable[[int, list[int]], bool] | None = None,
+                 constraint=None,
                  ) -> tuple[list[list[int]], list[str]]:
     """Generate new tokens for each prompt; returns (new ids per row, finish reason per row).
 
     ``is_done(row, new_ids)`` lets the caller stop a row early (stop strings).
+    ``constraint`` (model/backend.py's TokenConstraint, one prompt only) masks
+    every step's logits to the tokens it allows and is told each token picked.
     """
+    if constraint is not None and len(prompts) != 1:
+        raise GenerationError(f"a constraint drives one row; got {len(prompts)} prompts")
     context = model.cfg.context_length
     for i, prompt in enumerate(prompts):
         if not prompt:
@@ -126,10 +131,18 @@ def generate_ids(model, prompts: list[list[int]], params: SamplingParams, *,
         for row in range(len(prompts)):
             if not running[row]:
                 continue
-            token = pick_token(logits[row], prompts[row] + new_ids[row], params, rngs[row])
+            row_logits = logits[row]
+            if constraint is not None:
+                row_logits = _constrained(row_logits, constraint, eos_id)
+                if row_logits is None:  # complete, and nothing may follow
+                    running[row], reasons[row] = False, "stop"
+                    continue
+            token = pick_token(row_logits, prompts[row] + new_ids[row], params, rngs[row])
             if token == eos_id:
                 running[row], reasons[row] = False, "stop"
                 continue
+            if constraint is not None:
+                constraint.advance(token)
             new_ids[row].append(token)
             if is_done is not None and is_done(row, new_ids[row]):
                 running[row], reasons[row] = False, "stop"
@@ -139,6 +152,20 @@ def generate_ids(model, prompts: list[list[int]], params: SamplingParams, *,
         if not any(running):
             break
     return new_ids, reasons
+
+
+def _constrained(logits: np.ndarray, constraint, eos_id: int | None):
+    """The logits with every token the constraint refuses at -inf; the end of
+    sequence is allowed once the output is complete. None when no token is
+    allowed (the output is complete), a GenerationError when it is not."""
+    allowed = np.asarray(constraint.allowed(np.arange(len(logits))), dtype=bool)
+    if eos_id is not None:
+        allowed[eos_id] = constraint.done()
+    if not allowed.any():
+        if constraint.done():
+            return None
+        raise GenerationError("the constraint allows no token but the output is not complete")
+    return np.where(allowed, logits.astype(np.float64), -np.inf)
 
 
 def _cached_steps(model, prompts, new_ids, running, max_new_tokens):
@@ -177,7 +204,7 @@ def _uncached_steps(model, prompts, new_ids):
 
 
 def generate(model, tokenizer, prompts: list[str], params: SamplingParams,
-             use_cache: bool = True) -> list[Completion]:
+             use_cache: bool = True, constraint=None) -> list[Completion]:
     """Complete each prompt string; stop strings are cut from the returned text."""
     encoded = [tokenizer.encode(p) for p in prompts]
     bos = tokenizer.special_tokens.get("<|bos|>")
@@ -189,7 +216,8 @@ def generate(model, tokenizer, prompts: list[str], params: SamplingParams,
 
     new_ids, reasons = generate_ids(model, encoded, params, use_cache=use_cache,
                                     eos_id=tokenizer.special_tokens.get("<|eos|>"),
-                                    is_done=hits_stop if params.stop else None)
+                                    is_done=hits_stop if params.stop else None,
+                                    constraint=constraint)
     completions = []
     for ids, reason in zip(new_ids, reasons):
         text = tokenizer.decode(ids)

@@ -19,6 +19,11 @@ copy of the layers (``Network``) over the same weights, in parallel threads
 when that is faster (model/threads.py): data parallelism over the cores.
 The split depends only on the batch size, so results do not depend on the
 number of threads.
+
+Constructing or loading a TissLM changes no process-wide setting and allocates
+no gradient buffers (they come with the first ``backward``): a model that only
+generates costs its weights. The trainer tunes the process for training
+(``model.train.tune_process_for_training``: malloc thresholds, one BLAS thread).
 """
 
 from __future__ import annotations
@@ -28,7 +33,6 @@ import time
 
 import numpy as np
 
-from model.allocator import keep_freed_memory
 from model.attention import CausalSelfAttention
 from model.config import ModelConfig
 from model.dropout import dropout_mask
@@ -39,7 +43,7 @@ from model.loss import cross_entropy
 from model.norm import make_norm
 from model.parameters import ParamStore
 from model.positions import RotaryEmbedding, sinusoidal_table
-from model.threads import ThreadChooser, in_parallel, use_one_blas_thread
+from model.threads import ThreadChooser, in_parallel
 
 SHARDS = 2  # training batches are split in (at most) this many groups of rows
 
@@ -173,21 +177,25 @@ class Network:
 
 class TissLM:
     def __init__(self, cfg: ModelConfig, seed: int = 0) -> None:
-        keep_freed_memory()  # no page faults for re-allocated activations: model/allocator.py
-        use_one_blas_thread()  # the cores go to data-parallel shards: model/threads.py
         self.cfg = cfg
         self.dtype = np.dtype(cfg.dtype)
         self._rng = np.random.default_rng(seed + 1)  # dropout, when no rng is given
         self.store = ParamStore(self.dtype)
         self.net = Network(cfg, self.store, np.random.default_rng(seed))
-        # more copies of the layers over the same weights, with their own grads
-        # (their initial draws are thrown away)
-        self.shards = [self.net] + [
-            Network(cfg, ParamStore(self.dtype, shared_params=self.store.params),
-                    np.random.default_rng(0))
-            for _ in range(SHARDS - 1)]
+        self._shards: list[Network] | None = None  # built by the first loss(): training only
         self.threads = ThreadChooser()  # run shards in parallel or not: model/threads.py
         self._step = None  # (networks used, weights, start time) between loss and backward
+
+    @property
+    def shards(self) -> list[Network]:
+        """The layers once per shard of a training batch: more copies over the
+        same weights, each with its own grads (their initial draws are thrown away)."""
+        if self._shards is None:
+            self._shards = [self.net] + [
+                Network(self.cfg, ParamStore(self.dtype, shared_params=self.store.params),
+                        np.random.default_rng(0))
+                for _ in range(SHARDS - 1)]
+        return self._shards
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -250,9 +258,10 @@ class TissLM:
             parent = rng if rng is not None else self._rng
             drop_rngs = [np.random.default_rng(s) for s in parent.integers(0, 2**63, len(splits))]
         values = [0.0] * len(splits)
+        shards = self.shards  # built here, before the worker threads use them
 
         def shard_loss(i):
-            values[i] = self.shards[i].loss(ids[splits[i]], targets[splits[i]], drop_rngs[i])
+            values[i] = shards[i].loss(ids[splits[i]], targets[splits[i]], drop_rngs[i])
 
         workers = self.threads.begin_step() if train else self.threads.chosen
         in_parallel(shard_loss, len(splits), workers)

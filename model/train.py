@@ -28,12 +28,23 @@ from pathlib import Path
 
 import numpy as np
 
+from model.allocator import keep_freed_memory
 from model.checkpoint import LATEST, load_checkpoint, save_checkpoint
 from model.config import ConfigError, ModelConfig
 from model.data import BatchSampler, DataError, TokenFile, eval_batches
 from model.loss import log_softmax
 from model.model import TissLM
 from model.optim import AdamW, clip_grad_norm, cosine_lr
+from model.threads import use_one_blas_thread
+
+
+def tune_process_for_training() -> None:
+    """The process-wide settings training runs fastest with; the trainer owns them
+    (a TissLM that only generates changes none). Both are set once per process:
+    malloc keeps freed activations for reuse (model/allocator.py), and BLAS
+    runs on one thread because the cores go to data-parallel shards (model/threads.py)."""
+    keep_freed_memory()
+    use_one_blas_thread()
 
 
 class TrainingDiverged(Exception):
@@ -232,6 +243,7 @@ def train(model_config: ModelConfig, config: TrainConfig, out_dir, *,
                         f"the model's vocab_size is {model_config.vocab_size}\nhint: set "
                         "vocab_size to the tokenizer's vocabulary size")
     train_tokens, val_tokens = data.split(config.val_fraction)
+    tune_process_for_training()
     model = TissLM(model_config, seed=config.seed)
     optimizer = AdamW(model.params, lr=config.lr, weight_decay=config.weight_decay)
     sampler = BatchSampler(train_tokens, model_config.context_length, config.batch_size, config.seed)

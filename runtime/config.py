@@ -15,6 +15,10 @@ Example::
     journal:
       fsync: step            # always | step | never: what survives a power cut
                              # (docs/runtime.md, runtime/journal.py)
+    model:
+      backend: tisslm        # a name in the entry-point group tisslang.backends
+      path: ~/tisslm         # tisslm: a model directory (`tiss model train --out`)
+                             # other keys go to the backend (runtime/models.py)
 
 Other sections are kept in ``UserConfig.raw`` for the areas that read them.
 """
@@ -75,9 +79,16 @@ class JournalSettings:
 
 
 @dataclass
+class ModelSettings:
+    backend: str = "tisslm"
+    options: dict = field(default_factory=dict)  # the rest of `model:`, for the backend
+
+
+@dataclass
 class UserConfig:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     journal: JournalSettings = field(default_factory=JournalSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
     path: Path | None = None        # the file it came from; None = defaults only
     raw: dict = field(default_factory=dict)
 
@@ -113,6 +124,7 @@ def load_config(path: Path | str | None = None) -> UserConfig:
                           hint="start with `sandbox:`")
     return UserConfig(sandbox=_sandbox_settings(data.get("sandbox") or {}, path),
                       journal=_journal_settings(data.get("journal") or {}, path),
+                      model=_model_settings(data.get("model") or {}, path),
                       path=path, raw=data)
 
 
@@ -136,6 +148,20 @@ def _journal_settings(section, path: Path) -> JournalSettings:
                               hint="use one of: " + ", ".join(FSYNC_MODES))
         settings.fsync = value
     return settings
+
+
+def _model_settings(section, path: Path) -> ModelSettings:
+    """``backend`` picks the registry entry; the other keys are the backend's to check."""
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: `model` must be a mapping", hint="e.g. `model: {path: ~/tisslm}`")
+    options = dict(section)
+    backend = options.pop("backend", "tisslm")
+    if not (isinstance(backend, str) and backend.strip()):
+        raise ConfigError(f"{path}: model.backend must be a backend name, not {backend!r}",
+                          hint="e.g. tisslm (the embedded model)")
+    if isinstance(options.get("path"), str):  # relative to the file that names it
+        options["path"] = str(path.parent / Path(options["path"]).expanduser())
+    return ModelSettings(backend=backend, options=options)
 
 
 def _sandbox_settings(section, path: Path) -> SandboxSettings:

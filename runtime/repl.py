@@ -290,7 +290,7 @@ class Repl:
             model = self.model or load_default_backend()
         except NoModelConfigured as exc:
             self.say(f"no planner model is configured ({exc.message}), so :plan cannot write a plan.\n"
-                     "hint: :plan uses the configured model backend as soon as one is installed; "
+                     f"hint: {exc.hint or 'configure a model backend (docs/runtime.md)'}; "
                      "meanwhile type the statements yourself, or :run a .tiss file")
             return
         plan = model.generate(f"Write a TissLang plan for this goal: {goal}", system=PLANNER_SYSTEM,

@@ -1,0 +1,125 @@
+"""TissLM as a model backend, and the token-constraint protocol generation follows.
+
+A *backend* (the runtime's registry, runtime/models.py, lists them under the
+entry-point group ``tisslang.backends``) is made by a factory called with the
+``model:`` section of the user's configuration, and offers::
+
+    generate(prompt, *, system=None, max_tokens=256, stop=(), constraint=None) -> str
+    score(options, context) -> list[float]     # higher = more likely
+    count_tokens(text) -> int
+    supports_constraint: bool                  # False: ``constraint`` must be None
+
+A *constraint* is an incremental acceptor over token ids (the grammar that
+keeps plans parseable implements it; this package never imports it)::
+
+    allowed(token_ids) -> bool array   # which of these ids may come next
+    advance(token_id)                  # this id was emitted
+    done() -> bool                     # the output so far is complete
+
+The generation loop (model/generate.py) masks each step's logits with
+``allowed``, calls ``advance`` with the token it picked, and lets the end of
+sequence through only when ``done()``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+HOW_TO_GET_ONE = ("train a small model with `tiss model train --out ~/tisslm --steps 300`, "
+                  "then set `model: {path: ~/tisslm}` in the configuration file "
+                  "(`tiss config show` names it)")
+
+
+class TokenConstraint(Protocol):
+    def allowed(self, token_ids: np.ndarray) -> np.ndarray: ...
+
+    def advance(self, token_id: int) -> None: ...
+
+    def done(self) -> bool: ...
+
+
+class BackendSetupError(ValueError):
+    """A backend cannot start from its settings; the message says how to fix them."""
+
+
+class TissLMBackend:
+    """The embedded TissLM, loaded for inference from a model directory."""
+
+    supports_constraint = True
+
+    def __init__(self, path, *, temperature: float = 0.0, seed: int = 0) -> None:
+        from model.checkpoint import load_model, load_model_tokenizer
+
+        self.model, self.directory = load_model(path)
+        self.tokenizer = load_model_tokenizer(self.directory)
+        self.temperature, self.seed = float(temperature), int(seed)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text)) if text else 0
+
+    def generate(self, prompt: str, *, system: str | None = None, max_tokens: int = 256,
+                 stop: Sequence[str] = (), constraint: TokenConstraint | None = None) -> str:
+        from model.generate import SamplingParams, generate_ids
+
+        text = f"{system}\n\n{prompt}\n" if system else f"{prompt}\n"
+        room = max(1, min(max_tokens, self.model.cfg.context_length // 2))
+        ids = self._encode(text, keep=self.model.cfg.context_length - room)
+        params = SamplingParams(max_new_tokens=room, temperature=self.temperature,
+                                stop=list(stop), seed=self.seed)
+
+        def hits_stop(row: int, new: list[int]) -> bool:
+            return any(s in self.tokenizer.decode(new) for s in stop)
+
+        new_ids, _ = generate_ids(self.model, [ids], params, eos_id=self._special("<|eos|>"),
+                                  is_done=hits_stop if stop else None, constraint=constraint)
+        out = self.tokenizer.decode(new_ids[0])
+        cut = min((out.find(s) for s in stop if s in out), default=-1)
+        return out[:cut] if cut >= 0 else out
+
+    def score(self, options: list[str], context: str) -> list[float]:
+        """Each option's mean log-probability per token after ``context``."""
+        from model.loss import log_softmax
+
+        scores = []
+        for option in options:
+            tail = self.tokenizer.encode(" " + option) or self._encode(" ", keep=1)
+            head = self._encode(context, keep=max(1, self.model.cfg.context_length - len(tail)))
+            ids = (head + tail)[-self.model.cfg.context_length - 1:]
+            logp = log_softmax(self.model.forward(np.asarray([ids[:-1]]))[0].astype(np.float64))
+            n = min(len(tail), len(ids) - 1)
+            picked = logp[np.arange(len(ids) - 1 - n, len(ids) - 1), ids[-n:]]
+            scores.append(float(picked.mean()))
+        return scores
+
+    def _encode(self, text: str, keep: int) -> list[int]:
+        """``text``'s last ``keep`` tokens (never none: a beginning-of-sequence if empty)."""
+        ids = self.tokenizer.encode(text)[-keep:] if keep > 0 else []
+        bos = self._special("<|bos|>")
+        return ids or [bos if bos is not None else 10]
+
+    def _special(self, name: str) -> int | None:
+        return getattr(self.tokenizer, "special_tokens", {}).get(name)
+
+
+def load_backend(settings: dict) -> TissLMBackend:
+    """The ``tisslm`` entry point: ``settings`` is the configuration's ``model:``
+    section (``path``, and optionally ``temperature``, ``seed``)."""
+    from model.checkpoint import CheckpointError
+
+    unknown = sorted(set(settings) - {"path", "temperature", "seed"})
+    if unknown:
+        raise BackendSetupError(f"unknown setting(s) for the tisslm backend: model.{', model.'.join(unknown)}"
+                                "\nhint: known: model.path, model.temperature, model.seed")
+    path = settings.get("path")
+    if not path:
+        raise BackendSetupError("no language model is configured: the embedded TissLM needs a "
+                                f"model directory and none is set\nhint: {HOW_TO_GET_ONE}")
+    try:
+        return TissLMBackend(Path(str(path)).expanduser(),
+                             temperature=settings.get("temperature", 0.0),
+                             seed=settings.get("seed", 0))
+    except CheckpointError as exc:
+        raise BackendSetupError(f"model.path {path}: {exc}") from None
