@@ -29,8 +29,8 @@ from typing import Protocol, Sequence
 import numpy as np
 
 HOW_TO_GET_ONE = ("train a small model with `tiss model train --out ~/tisslm --steps 300`, "
-                  "then set `model: {path: ~/tisslm}` in the configuration file "
-                  "(`tiss config show` names it)")
+                  "then set `model: {path: ~/tisslm}` in ~/.config/quanta-tissu/config.yaml "
+                  "(or the file $TISS_CONFIG names)")
 
 
 class TokenConstraint(Protocol):
