@@ -158,3 +158,13 @@ def test_repl_plan_uses_the_configured_model(configured, tmp_path):
         assert repl.loop() == 0
     assert "no planner model is configured" not in out.getvalue()
     assert "plan discarded; nothing ran" in out.getvalue()
+
+
+def test_tisslm_is_declared_in_pyproject_as_it_is_built_in():
+    import tomllib
+    from pathlib import Path
+
+    from runtime.models import BUILT_IN, GROUP
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert project["project"]["entry-points"][GROUP] == {"tisslm": BUILT_IN["tisslm"].value}
