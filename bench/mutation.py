@@ -172,12 +172,12 @@ def overall(rows: list[dict]) -> dict:
 
 
 def table(rows: list[dict], total: dict) -> str:
-    lines = ["| module | killed | survived | timeout | other | killed_ratio | time |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| module | mutants | killed | timeout | survived | other | killed_ratio | time |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows + [{"module": "**overall**", **total}]:
         ratio = "n/a" if r["killed_ratio"] is None else f"{r['killed_ratio']:.1%}"
-        lines.append(f"| {r['module']} | {r['killed']} | {r['survived']} | {r['timeout']} | "
-                     f"{r['other']} | {ratio} | {r['seconds']} s |")
+        lines.append(f"| {r['module']} | {r['total']} | {r['killed']} | {r['timeout']} | "
+                     f"{r['survived']} | {r['other']} | {ratio} | {r['seconds']:.0f} s |")
     return "\n".join(lines)
 
 
