@@ -71,6 +71,9 @@ def test_decode_accepts_every_id_from_zero_and_names_the_first_bad_one():
         tok.decode_bytes([1, 257, -1])
     assert str(caught.value) == "token id 257 is not in this vocabulary (ids run from 0 to 256)"
     with pytest.raises(ValueError) as caught:
+        tok.decode_bytes([0, 300])   # id 0 is fine: the bad one is named
+    assert str(caught.value).startswith("token id 300 is not in this vocabulary")
+    with pytest.raises(ValueError) as caught:
         tok.decode_bytes([1.0])
     assert str(caught.value) == "token ids must be integers"
 
