@@ -326,6 +326,9 @@ def tokenizer_figures(quick: bool) -> dict:
 
 def run(quick: bool, log) -> dict:
     load_torch()
+    # this bench trains TissLM, so it sets what the trainer sets; after torch is
+    # loaded, as when TissLM set it itself, so the BLAS limit reaches the same libraries
+    tune_process_for_training()
     # the machine is shared: say how busy it was, so the figures can be read right
     out: dict = {"quick": quick, "load_avg_at_start": os.getloadavg()[0], "cpus": os.cpu_count()}
     log(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
@@ -386,8 +389,8 @@ def main(argv=None) -> int:
     parser.add_argument("--learn-worker", nargs=2, type=int, metavar=("STEPS", "WINDOWS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    tune_process_for_training()  # this bench trains TissLM, so it sets what the trainer sets
     if args.learn_worker:
+        tune_process_for_training()
         print(json.dumps(learn("numpy", *args.learn_worker)))
         return 0
 
