@@ -149,3 +149,14 @@ def tcp_server():
     stop.set()
     thread.join(timeout=2)
     server.close()
+
+
+@pytest.fixture
+def client():
+    """A Docker engine client (the docker tests' own handle on the engine)."""
+    from runtime.sandbox.docker import engine_client
+
+    require_backend("docker")
+    engine = engine_client()
+    yield engine
+    engine.close()

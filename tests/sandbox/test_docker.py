@@ -17,18 +17,10 @@ import pytest
 
 from runtime.sandbox import SandboxError
 from runtime.sandbox import docker as docker_backend
-from runtime.sandbox.docker import LABEL, RUN_ID_LABEL, engine_client
+from runtime.sandbox.docker import LABEL, RUN_ID_LABEL
 from runtime.sandbox.image import BUILD_COMMAND, LOCAL_IMAGE
 
 from .conftest import make_sandbox, processes_with, require_backend, wait_for
-
-
-@pytest.fixture
-def client():
-    require_backend("docker")
-    engine = engine_client()
-    yield engine
-    engine.close()
 
 
 def _containers(client, run_id):

@@ -15,7 +15,6 @@ from pathlib import Path
 import docker.errors
 import pytest
 
-from runtime.sandbox.docker import engine_client
 from runtime.sandbox.image import LOCAL_IMAGE_ENV, SANDBOX_UID, is_current
 
 from .conftest import require_backend
@@ -23,14 +22,6 @@ from .conftest import require_backend
 TISS = [sys.executable, "-m", "runtime.cli"]
 QUICK_PLAN = 'TASK "quick"\n\nRUN "echo ran > ran.txt"\n'
 BUILD_LINE = "building the local sandbox image"
-
-
-@pytest.fixture
-def client():
-    require_backend("docker")
-    engine = engine_client()
-    yield engine
-    engine.close()
 
 
 def tiss_run(workspace: Path, plan: str, env: dict, **popen) -> subprocess.Popen:
