@@ -90,3 +90,14 @@ def test_the_generation_loop_follows_a_constraint():
     ended, reasons = generate_ids(model, [[1, 2, 3]], SamplingParams(max_new_tokens=20, seed=3),
                                   eos_id=0, constraint=OnlyEvens())
     assert 3 <= len(ended[0]) and all(t % 2 == 0 and t != 0 for t in ended[0])
+
+
+def test_the_backend_cuts_its_answer_at_a_stop_sequence(tmp_path):
+    from model.backend import TissLMBackend
+
+    save_model(tmp_path / "m", TissLM(ModelConfig(**CFG), seed=0))
+    backend = TissLMBackend(tmp_path / "m", temperature=1.0)
+    free = backend.generate("hello", max_tokens=12)
+    stop = free[4]
+    assert backend.generate("hello", max_tokens=12, stop=[stop]) == free[:free.index(stop)]
+    assert backend.count_tokens("hello") == 5 and backend.supports_constraint
