@@ -46,7 +46,7 @@ TARGET = 0.85
 
 # module -> the fast test files that exercise it in-process.
 TESTS = {
-    "runtime/paths.py": ["tests/runtime/test_units.py", "tests/runtime/test_features.py"],
+    "runtime/paths.py": ["tests/runtime/test_units.py"],
     "runtime/evaluate.py": ["tests/runtime/test_units.py", "tests/runtime/test_features.py"],
     "runtime/interpolate.py": ["tests/runtime/test_units.py", "tests/runtime/test_features.py"],
     "runtime/budget.py": ["tests/runtime/test_units.py", "tests/runtime/test_features.py"],
