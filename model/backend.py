@@ -28,6 +28,9 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from model.loss import log_softmax
+from model.threads import one_blas_thread
+
 HOW_TO_GET_ONE = ("train a small model with `tiss model train --out ~/tisslm --steps 300`, "
                   "then set `model: {path: ~/tisslm}` in ~/.config/quanta-tissu/config.yaml "
                   "(or the file $TISS_CONFIG names)")
@@ -81,18 +84,16 @@ class TissLMBackend:
 
     def score(self, options: list[str], context: str) -> list[float]:
         """Each option's mean log-probability per token after ``context``."""
-        from model.loss import log_softmax
+        with one_blas_thread():  # as generation does: model/threads.py
+            return [self._score(option, context) for option in options]
 
-        scores = []
-        for option in options:
-            tail = self.tokenizer.encode(" " + option) or self._encode(" ", keep=1)
-            head = self._encode(context, keep=max(1, self.model.cfg.context_length - len(tail)))
-            ids = (head + tail)[-self.model.cfg.context_length - 1:]
-            logp = log_softmax(self.model.forward(np.asarray([ids[:-1]]))[0].astype(np.float64))
-            n = min(len(tail), len(ids) - 1)
-            picked = logp[np.arange(len(ids) - 1 - n, len(ids) - 1), ids[-n:]]
-            scores.append(float(picked.mean()))
-        return scores
+    def _score(self, option: str, context: str) -> float:
+        tail = self.tokenizer.encode(" " + option) or self._encode(" ", keep=1)
+        head = self._encode(context, keep=max(1, self.model.cfg.context_length - len(tail)))
+        ids = (head + tail)[-self.model.cfg.context_length - 1:]
+        logp = log_softmax(self.model.forward(np.asarray([ids[:-1]]))[0].astype(np.float64))
+        n = min(len(tail), len(ids) - 1)
+        return float(logp[np.arange(len(ids) - 1 - n, len(ids) - 1), ids[-n:]].mean())
 
     def _encode(self, text: str, keep: int) -> list[int]:
         """``text``'s last ``keep`` tokens (never none: a beginning-of-sequence if empty)."""

@@ -35,7 +35,7 @@ from model.data import BatchSampler, DataError, TokenFile, eval_batches
 from model.loss import log_softmax
 from model.model import TissLM
 from model.optim import AdamW, clip_grad_norm, cosine_lr
-from model.threads import use_one_blas_thread
+from model.threads import one_blas_thread, use_one_blas_thread
 
 
 def tune_process_for_training() -> None:
@@ -126,10 +126,12 @@ def evaluate(model, tokens: np.ndarray, batch_size: int, bytes_per_token: float,
     compare.
     """
     total_nats, count = 0.0, 0
-    for inputs, targets in eval_batches(tokens, model.cfg.context_length, batch_size, max_windows):
-        logp = log_softmax(model.forward(inputs).astype(np.float64))
-        total_nats -= np.take_along_axis(logp, targets[..., None], axis=-1).sum()
-        count += targets.size
+    with one_blas_thread():  # as generation does (model/threads.py); `tiss model eval` too
+        for inputs, targets in eval_batches(tokens, model.cfg.context_length, batch_size,
+                                            max_windows):
+            logp = log_softmax(model.forward(inputs).astype(np.float64))
+            total_nats -= np.take_along_axis(logp, targets[..., None], axis=-1).sum()
+            count += targets.size
     loss = float(total_nats / count)
     return {"loss": loss, "perplexity": math.exp(min(loss, 700.0)),
             "bits_per_byte": loss / math.log(2) / bytes_per_token, "tokens": count}

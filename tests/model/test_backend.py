@@ -101,3 +101,21 @@ def test_the_backend_cuts_its_answer_at_a_stop_sequence(tmp_path):
     stop = free[4]
     assert backend.generate("hello", max_tokens=12, stop=[stop]) == free[:free.index(stop)]
     assert backend.count_tokens("hello") == 5 and backend.supports_constraint
+
+
+def test_generation_runs_blas_on_one_thread_and_gives_the_setting_back():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    class Watching(OnlyEvens):
+        def allowed(self, token_ids):
+            during.append(blas_threads())
+            return super().allowed(token_ids)
+
+    before, during = blas_threads(), []
+    generate_ids(TissLM(ModelConfig(**CFG), seed=0), [[1, 2]], SamplingParams(max_new_tokens=2),
+                 constraint=Watching())
+    assert during and all(threads == [1] * len(before) for threads in during)
+    assert blas_threads() == before
