@@ -138,3 +138,21 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def test_symlink_targets_with_dot_and_trailing_slash_components(ws):
+    (ws.root / "sub" / "f.txt").write_text("in sub\n")
+    os.symlink("sub/", ws.root / "slash")
+    os.symlink("./real.txt", ws.root / "dot")
+    os.symlink("sub//./f.txt", ws.root / "doubled")
+    assert ws.read("slash/f.txt") == "in sub\n"
+    assert ws.read("dot") == "real\n"
+    assert ws.read("doubled") == "in sub\n"
+
+
+def test_errors_raised_without_a_line_have_none(ws):
+    for operation, args in ((ws.read, ("gone.txt",)), (ws.read, ("no/f.txt",)),
+                            (ws.write, ("real.txt/x", "x")), (ws.exists, ("/abs",))):
+        with pytest.raises(RunError) as caught:
+            operation(*args)
+        assert caught.value.line == 0
