@@ -68,7 +68,7 @@ class TissLMBackend:
         from model.generate import SamplingParams, generate_ids
 
         text = f"{system}\n\n{prompt}\n" if system else f"{prompt}\n"
-        room = max(1, min(max_tokens, self.model.cfg.context_length // 2))
+        room = self.room(max_tokens)
         ids = self._encode(text, keep=self.model.cfg.context_length - room)
         params = SamplingParams(max_new_tokens=room, temperature=self.temperature,
                                 stop=list(stop), seed=self.seed)
@@ -81,6 +81,11 @@ class TissLMBackend:
         out = self.tokenizer.decode(new_ids[0])
         cut = min((out.find(s) for s in stop if s in out), default=-1)
         return out[:cut] if cut >= 0 else out
+
+    def room(self, max_tokens: int) -> int:
+        """How many tokens ``generate`` really emits at most: half the context
+        stays for the prompt (a constraint that steers to a whole answer needs it)."""
+        return max(1, min(max_tokens, self.model.cfg.context_length // 2))
 
     def score(self, options: list[str], context: str) -> list[float]:
         """Each option's mean log-probability per token after ``context``."""

@@ -38,8 +38,6 @@ from .repl_review import ReplReviewer, ask_key, ask_line
 
 PLAN_KEYS = {"a": "approve", "e": "edit", "r": "reject"}
 VALUE_WIDTH = 72         # :vars shortens longer values
-PLANNER_SYSTEM = ("You write plans in TissLang (TASK, STEP, RUN, WRITE, ASSERT, …). "
-                  "Answer with the plan only, no explanation.")
 
 HELP = """Type TissLang statements; they run at once in this session (Enter runs an entry;
 while a block {{ … }} or a heredoc is open, Enter starts a new line; Escape Enter runs anyway).
@@ -284,8 +282,10 @@ class Repl:
         self.say(f"new session {self.session.run_id}: no variables, budgets or statements")
 
     def cmd_plan(self, goal: str) -> None:
-        """The planner model proposes a plan; nothing runs until approved."""
+        """The planner writes a plan that parses and checks (runtime/planner.py);
+        nothing runs until approved."""
         from .models import NoModelConfigured, load_default_backend
+        from .planner import PlannerError, highlighted, plan
         try:
             model = self.model or load_default_backend()
         except NoModelConfigured as exc:
@@ -293,10 +293,13 @@ class Repl:
                      f"hint: {exc.hint or 'configure a model backend (docs/runtime.md)'}; "
                      "meanwhile type the statements yourself, or :run a .tiss file")
             return
-        plan = model.generate(f"Write a TissLang plan for this goal: {goal}", system=PLANNER_SYSTEM,
-                              max_tokens=1024)
+        try:
+            source = plan(goal, model).source
+        except PlannerError as exc:
+            self.say(f"{exc.message}\nhint: {exc.hint}")
+            return
         while True:
-            self.say(_highlighted(plan, self.out))
+            self.say(highlighted(source, self.out))
             word = ask_key("run this plan?", PLAN_KEYS, input=self.input, output=self.output)
             self.journal("plan_answered", goal=goal, verdict=word)
             if word == "reject":
@@ -304,9 +307,9 @@ class Repl:
                 return
             if word == "edit":
                 self.say("edit the plan; Escape then Enter when done")
-                plan = ask_line("", input=self.input, output=self.output, default=plan, multiline=True)
+                source = ask_line("", input=self.input, output=self.output, default=source, multiline=True)
                 continue
-            if self.execute(plan, origin="<plan>") is not None:
+            if self.execute(source, origin="<plan>") is not None:
                 return
 
 
@@ -318,14 +321,6 @@ def _history(path: Path, say):
     except OSError as exc:
         say(f"warning: history will not be kept: cannot write {path} ({exc.strerror})")
         return InMemoryHistory()
-
-
-def _highlighted(source: str, stream) -> str:
-    if not getattr(stream, "isatty", lambda: False)():
-        return source.rstrip("\n")
-    from pygments import highlight
-    from pygments.formatters import TerminalFormatter
-    return highlight(source, TissLangLexer(), TerminalFormatter()).rstrip("\n")
 
 
 def _short_path(path: Path, width: int = 32) -> str:

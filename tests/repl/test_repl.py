@@ -216,7 +216,7 @@ def test_plan_runs_only_after_approval_and_can_be_edited(drive, workspace):
     run = drive(':plan make a file' + ENTER, 'r',
                 ':plan make a file again' + ENTER, 'e', ENTER + 'LOG "edited"', "\x1b" + ENTER, 'a',
                 model=model)
-    assert model.prompts[0].endswith("make a file")
+    assert model.prompts[0].startswith("GOAL: make a file\n")
     assert "plan discarded; nothing ran" in run.text
     assert (workspace / "planned.txt").read_text() == "from the model"
     assert [e["verdict"] for e in run.events_named("plan_answered")] == ["reject", "edit", "approve"]

@@ -1,5 +1,6 @@
 """The model-backend registry and the wiring of a REAL TissLM into runs:
-PROMPT_AGENT, CHOOSE's model policy, the budgets and the REPL's :plan.
+PROMPT_AGENT, CHOOSE's model policy and the budgets (the planner and the
+REPL's :plan: test_planner.py).
 
 The model is trained for a few steps through `tiss model train`'s own code
 path (tiny, so the module's tests stay fast); its answers are noise, but real.
@@ -7,34 +8,15 @@ path (tiny, so the module's tests stay fast); its answers are noise, but real.
 
 from __future__ import annotations
 
-import io
 import sys
 import textwrap
 
 import pytest
-from prompt_toolkit.input import create_pipe_input
-from prompt_toolkit.output import DummyOutput
 
 from model.backend import TissLMBackend
-from runtime.cli import main as tiss  # `tiss model train` in-process
 from runtime import Session
 from runtime.config import CONFIG_ENV, load_config
 from runtime.models import NoModelConfigured, available_backends, load_backend, load_default_backend
-from runtime.repl import Repl
-
-TINY = ["--context-length", "48", "--n-layers", "1", "--d-model", "16", "--n-heads", "2",
-        "--steps", "30", "--lr", "0.03", "--batch-size", "4", "--eval-every", "30", "--eval-windows", "2",
-        "--warmup-steps", "1", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tisslm")
-    corpus = root / "corpus.txt"
-    corpus.write_text('TASK "demo" {\n    STEP "one" {\n        RUN "echo hi"\n    }\n}\n' * 40)
-    assert tiss(["model", "train", "--corpus", str(corpus), "--out", str(root / "run"),
-                       *TINY]) == 0
-    return root / "run"
 
 
 @pytest.fixture
@@ -145,19 +127,6 @@ def test_a_plugin_that_fails_to_import_is_reported_by_name(tmp_path, monkeypatch
     assert "model backend 'broken' (broken_backend_mod:make) failed to import" in caught.value.message
     assert "needs libfoo" in caught.value.message
     sys.modules.pop("broken_backend_mod", None)
-
-
-def test_repl_plan_uses_the_configured_model(configured, tmp_path):
-    out = io.StringIO()
-    with create_pipe_input() as pipe:
-        pipe.send_text(":plan write a greeting file\r")
-        pipe.send_text("r")       # reject: nothing runs
-        pipe.send_text("\x04")    # Ctrl-D ends the session
-        repl = Repl(configured, sandbox="host", input=pipe, output=DummyOutput(), stdout=out,
-                    history=tmp_path / "history")
-        assert repl.loop() == 0
-    assert "no planner model is configured" not in out.getvalue()
-    assert "plan discarded; nothing ran" in out.getvalue()
 
 
 def test_tisslm_is_declared_in_pyproject_as_it_is_built_in():

@@ -1,0 +1,149 @@
+"""The planner: a model writes a TissLang plan for a goal, and the plan is
+checked before anyone is offered to run it (``tiss plan``, the REPL's
+``:plan``; later the agent and the server).
+
+``plan(goal, backend)`` asks the backend for a plan. A backend that can
+constrain its output (runtime/models.py) generates under the TissLang
+grammar (tisslang/constrain.py), so its plan parses; every plan is then
+parsed and checked. A plan with errors is sent back with its diagnostics
+(a *repair*), up to ``repair`` times. What comes back always parses and
+checks; otherwise ``PlannerError`` says what was wrong with the last try.
+
+The prompt format, in one place because the planner model is trained on it
+(issue 12)::
+
+    GOAL: <the goal, on one line>
+    PLAN:
+
+and for a repair, the failed plan and its problems come before ``PLAN:``::
+
+    GOAL: <the goal>
+    FAILED PLAN:
+    <the plan that did not check>
+    PROBLEMS:
+    <one diagnostic per line: line:col: message (hint: …)>
+    PLAN:
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import tisslang
+from tisslang import ast
+from tisslang.errors import Diagnostic, TissSyntaxError
+
+from .errors import RunError
+from .models import supports_constraint
+
+SYSTEM = ("You write plans in TissLang (TASK, STEP, RUN, WRITE, ASSERT, …). "
+          "Answer with the plan only, no explanation.")
+MAX_TOKENS = 512      # per attempt; a TissLM backend may allow fewer (its ``room``)
+DEFAULT_REPAIRS = 2   # extra attempts after the first
+
+
+class PlannerError(RunError):
+    """No plan that parses and checks within the attempts; ``diagnostics``
+    are the last attempt's."""
+
+    def __init__(self, message: str, diagnostics: list[Diagnostic], hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.diagnostics = diagnostics
+
+
+@dataclass
+class PlanResult:
+    source: str                      # the checked plan's text
+    program: ast.Program
+    diagnostics: list[Diagnostic]    # the checker's warnings (no errors)
+    attempts: int                    # 1 + the repairs it took
+    constrained: bool                # generated under the grammar constraint
+    failures: list[list[Diagnostic]] = field(default_factory=list)  # each failed try's errors
+
+
+def prompt_for(goal: str, failed: str | None = None, problems: list[Diagnostic] = ()) -> str:
+    """The prompt for ``goal`` (see the module's docstring); with ``failed``,
+    a repair prompt."""
+    lines = [f"GOAL: {' '.join(goal.split())}"]
+    if failed is not None:
+        lines += ["FAILED PLAN:", failed.rstrip("\n"), "PROBLEMS:"]
+        lines += [_one_line(d) for d in problems]
+    lines.append("PLAN:")
+    return "\n".join(lines)
+
+
+def plan(goal: str, backend, *, repair: int = DEFAULT_REPAIRS, max_tokens: int = MAX_TOKENS,
+         constrain: bool = True) -> PlanResult:
+    """A plan for ``goal`` from ``backend`` that parses and checks; raises
+    ``PlannerError`` when none did after ``1 + repair`` attempts."""
+    if not goal.strip():
+        raise PlannerError("the goal is empty", [], hint='say what the plan should do: tiss plan "GOAL"')
+    constrained = constrain and _can_constrain(backend)
+    failures: list[list[Diagnostic]] = []
+    source = None
+    for attempt in range(1, repair + 2):
+        prompt = prompt_for(goal, source, failures[-1]) if failures else prompt_for(goal)
+        source = _generate(backend, prompt, max_tokens, constrained)
+        program, diagnostics = check(source)
+        errors = [d for d in diagnostics if d.severity == "error"]
+        if not errors:
+            return PlanResult(source, program, diagnostics, attempt, constrained, failures)
+        failures.append(errors)
+    raise PlannerError(
+        f"the model wrote no plan that checks in {repair + 1} attempt(s); the last one's problems:\n"
+        + "\n".join(d.format() for d in failures[-1]), failures[-1],
+        hint="allow more repairs (--repair N), or train or configure a better planner model "
+             "(`tiss model train`, then `model: {path: DIR}` in the configuration)")
+
+
+def check(source: str) -> tuple[ast.Program | None, list[Diagnostic]]:
+    """The parsed plan (None if it does not parse) and every diagnostic."""
+    from .session import check_program
+    try:
+        program = tisslang.parse(source, "<plan>")
+    except TissSyntaxError as exc:
+        return None, exc.diagnostics
+    return program, check_program(program)
+
+
+def _can_constrain(backend) -> bool:
+    """The constraint needs the backend's token bytes and an end-of-sequence
+    token (TissLM's byte vocabulary has none: it is planned unconstrained)."""
+    tokenizer = getattr(backend, "tokenizer", None)
+    return supports_constraint(backend) and getattr(tokenizer, "token_bytes", None) is not None \
+        and getattr(tokenizer, "eos_id", None) is not None
+
+
+def _generate(backend, prompt: str, max_tokens: int, constrained: bool) -> str:
+    if not constrained:
+        return backend.generate(prompt, system=SYSTEM, max_tokens=max_tokens)
+    from tisslang.constrain import PlanConstraint
+    # the constraint steers to a whole plan within the tokens the backend will
+    # really emit, so tell it that number, not the one asked for
+    room = backend.room(max_tokens) if hasattr(backend, "room") else max_tokens
+    constraint = PlanConstraint(_vocabulary(backend.tokenizer), max_tokens=room)
+    return backend.generate(prompt, system=SYSTEM, max_tokens=room, constraint=constraint)
+
+
+@lru_cache(maxsize=4)
+def _vocabulary(tokenizer):
+    """The tokenizer compiled for the constraint, once (it walks every token)."""
+    from tisslang.constrain import PlanVocabulary
+    return PlanVocabulary(tokenizer.token_bytes, tokenizer.encode_bytes, tokenizer.eos_id,
+                          tokenizer.special_ids.values())
+
+
+def highlighted(source: str, stream) -> str:
+    """The plan coloured for a terminal ``stream``; as it is for anything else."""
+    if not getattr(stream, "isatty", lambda: False)():
+        return source.rstrip("\n")
+    from pygments import highlight
+    from pygments.formatters import TerminalFormatter
+
+    from tisslang.highlight import TissLangLexer
+    return highlight(source, TissLangLexer(), TerminalFormatter()).rstrip("\n")
+
+
+def _one_line(d: Diagnostic) -> str:
+    return f"{d.line}:{d.col}: {d.message}" + (f" (hint: {d.hint})" if d.hint else "")

@@ -1,0 +1,136 @@
+"""The planner (runtime/planner.py) and ``tiss plan``: a REAL tiny TissLM
+(tests/runtime/conftest.py) writes plans under the grammar constraint; a
+backend double that cannot constrain exercises the repair loop."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+import tisslang
+from model.backend import TissLMBackend
+from runtime.config import CONFIG_ENV
+from runtime.planner import PlannerError, check, plan, prompt_for
+from runtime.repl import Repl
+
+ROOT = Path(__file__).resolve().parents[2]
+GOALS = ["make a file", "run the tests", "say hello", "write notes.txt then count its lines",
+         "x" * 60, "déployer l'application"]
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_a_real_tisslm_plan_parses_and_checks(bpe_model_dir, temperature):
+    backend = TissLMBackend(bpe_model_dir, temperature=temperature)
+    for goal in GOALS:
+        result = plan(goal, backend)
+        assert result.constrained
+        assert tisslang.parse(result.source) == result.program
+        assert not [d for d in check(result.source)[1] if d.severity == "error"]
+
+
+class CannotConstrain:
+    """A backend double (the planner's neighbour): no constraint, answers from a list."""
+
+    def __init__(self, *answers):
+        self.answers, self.prompts = list(answers), []
+
+    def generate(self, prompt, *, system=None, max_tokens=256):
+        self.prompts.append(prompt)
+        return self.answers.pop(0)
+
+
+GOOD = 'TASK "greet" {\n    STEP "write" {\n        WRITE "hello.txt" "hi"\n    }\n}\n'
+
+
+def test_broken_plans_are_repaired_with_their_diagnostics():
+    backend = CannotConstrain('TASK "greet" {\n    RUN ls\n', 'ASSERT missing == 1\n', GOOD)
+    result = plan("greet the user", backend, repair=2)
+    assert (result.source, result.attempts, result.constrained) == (GOOD, 3, False)
+    assert backend.prompts[0] == prompt_for("greet the user") == "GOAL: greet the user\nPLAN:"
+    # each repair shows the failed plan and the checker's words for it
+    assert 'FAILED PLAN:\nTASK "greet" {\n    RUN ls\nPROBLEMS:\n' in backend.prompts[1]
+    assert "FAILED PLAN:\nASSERT missing == 1\nPROBLEMS:\n1:" in backend.prompts[2]
+    assert "missing" in backend.prompts[2].split("PROBLEMS:")[1]
+    assert all(p.endswith("\nPLAN:") for p in backend.prompts)
+
+
+def test_out_of_repairs_the_error_gives_the_last_diagnostics_and_how_to_fix():
+    backend = CannotConstrain("RUN ls\n", 'ASSERT missing == 1\n')
+    with pytest.raises(PlannerError) as caught:
+        plan("list files", backend, repair=1)
+    assert len(backend.prompts) == 2
+    assert "in 2 attempt(s)" in caught.value.message
+    assert "<plan>:1:" in caught.value.message and "missing" in caught.value.message  # the last try's
+    assert [d.line for d in caught.value.diagnostics] == [1]
+    assert "--repair" in caught.value.hint and "tiss model train" in caught.value.hint
+
+
+def test_repl_plan_offers_a_checked_plan_from_the_real_model(bpe_model_dir, tmp_path):
+    backend = TissLMBackend(bpe_model_dir)
+    expected = plan("write a greeting file", backend).source
+    out = io.StringIO()
+    with create_pipe_input() as pipe:
+        pipe.send_text(":plan write a greeting file\r")
+        pipe.send_text("r")       # reject: nothing runs
+        pipe.send_text("\x04")    # Ctrl-D ends the session
+        repl = Repl(tmp_path, sandbox="host", input=pipe, output=DummyOutput(), stdout=out,
+                    history=tmp_path / "history", model=backend)
+        assert repl.loop() == 0
+    assert expected.rstrip("\n") in out.getvalue()
+    assert "plan discarded; nothing ran" in out.getvalue()
+
+
+# --- tiss plan, as a subprocess -------------------------------------------------------
+
+
+def tiss(*args, config: Path, cwd: Path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **{CONFIG_ENV: str(config)})
+    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=cwd, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def config(bpe_model_dir, tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(f"model:\n  path: {bpe_model_dir}\n")
+    return path
+
+
+def test_tiss_plan_prints_a_checked_plan_and_writes_it_with_o(config, tmp_path):
+    shown = tiss("plan", "make a file", config=config, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    tisslang.parse(shown.stdout)
+    saved = tiss("plan", "make a file", "-o", "plan.tiss", "--json", config=config, cwd=tmp_path)
+    summary = json.loads(saved.stdout)
+    assert (summary["status"], summary["constrained"]) == ("planned", True)
+    assert (tmp_path / "plan.tiss").read_text() == summary["plan"]
+    assert tiss("check", "plan.tiss", config=config, cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("verdict, code", [("approve", 0), ("reject", 3)])
+def test_tiss_plan_run_reviews_then_runs_in_the_sandbox(config, tmp_path, verdict, code):
+    ran = tiss("plan", "make a file", "--run", "--review", verdict, "--sandbox", "auto", "--json",
+               config=config, cwd=tmp_path)
+    assert ran.returncode == code, ran.stderr
+    summary = json.loads(ran.stdout)
+    assert summary["status"] == ("succeeded" if code == 0 else "rejected")
+    runs = list((tmp_path / ".tiss" / "runs").glob("*")) if (tmp_path / ".tiss").exists() else []
+    assert len(runs) == (1 if code == 0 else 0)
+
+
+def test_tiss_plan_without_a_model_says_how_to_get_one(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("model:\n  backend: tisslm\n")
+    result = tiss("plan", "make a file", config=config, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: no language model is configured")
+    assert "hint: train a small model with `tiss model train" in result.stderr
+    assert "Traceback" not in result.stderr
