@@ -7,6 +7,11 @@ plan that ``tisslang.parse`` accepts, ``advance(token)`` moves on, and
 side (model/generate.py) only sees that protocol; the caller hands in the
 tokenizer's byte strings, so tisslang never imports model.
 
+Given ``max_tokens`` (the tokens the caller will let it emit), the constraint
+also steers to a finished plan: it keeps a short way to end the text (an
+*ending*, found by a small search) and allows only tokens that still leave
+room for it, so the last token budgeted completes the plan.
+
 The grammar is tisslang/generation.lark (why it differs from grammar.lark is
 written at its top) with the heredoc terminals built here, and the matcher is
 llguidance's (chosen by measurement, docs/decoding.md).
@@ -14,6 +19,7 @@ llguidance's (chosen by measurement, docs/decoding.md).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,8 +30,32 @@ GRAMMAR_FILE = Path(__file__).with_name("generation.lark")
 # the closing delimiter (the body's lines must be indented at least as far).
 DELIMITERS = ("EOF", "PY", "SH", "JSON", "CSV", "MD", "TXT", "PROMPT")
 CLOSING_INDENTS = (0, 4, 8, 12, 16)
+# What an ending is built from, tried in this order: close a heredoc, a
+# string, a hole, a block, a list, a group, a line; then fill a required slot
+# (a separator, a value, a name, a heredoc delimiter). Bytes the grammar
+# forces (the rest of a keyword) come before all of them.
+_CLOSERS = (b'"', b"}}", b"}", b"]", b")",
+            b"\x80", b"\x90", b"\xa0")  # the last three end a UTF-8 character begun
+_FILLERS = (b"\n", b":", b"=", b"{", b" ", b"1", b"s", b"X", b"EOF", b"raw", b"AS", b"CATCH", b"EXISTS")
+# only right after a capital or `_`: the rest of a keyword begun (`S` -> `STEP`)
+_LETTERS = tuple(bytes([c]) for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_OPENER = re.compile(rb"<<'?(" + "|".join(DELIMITERS).encode() + rb")(?![A-Za-z0-9_])")
+# The search gives up past this many bytes or tries (a plan nests far less).
+_MAX_ENDING, _MAX_TRIES = 256, 4000
+# Checking one token gives up sooner: the token is then refused, which is safe.
+_CHECK_TRIES = 60
+# How much one token may lengthen the ending beyond its own bytes: what it
+# opens needs closers and fillers (`READ` -> ` "" AS s`), and a keyword begun
+# its rest (`E` -> `STIMATE_COST{}`). Past this margin from the end no token
+# is checked; closer, each token is (``PlanConstraint._fits``).
+_OPENS_AT_MOST = 24
+# Bytes that, added to a string, comment or heredoc body, leave its ending
+# as it was (when that ending begins by leaving the text: `"` or a newline);
+# the others are checked by a search.
+_STAYS_IN_TEXT = frozenset(range(256)) - frozenset(b'"\\{}\n\r')
 _HOLE = r"\{\{ ?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)* ?(\| ?(trim|json|raw) ?)*\}\}"
 _NAME = r"[a-z_][A-Za-z0-9_]*"
+_AS, _TIMEOUT = rf" AS {_NAME}", r" TIMEOUT [0-9]{1,4}(ms|s|m|h)"  # each at most once
 
 
 class ConstraintError(ValueError):
@@ -42,14 +72,14 @@ def _heredoc_terminals() -> str:
         for raw in (True, False):
             opener = f"<<'{delim}'" if raw else f"<<{delim}"
             # a plain body's lines interpolate: `{{` only opens a valid hole
-            text = r"[^\n]*" if raw else rf"([^{{\n]|\{{[^{{\n]|{_HOLE})*\{{?"
+            text = r"[^\n\r]*" if raw else rf"([^{{\n\r]|\{{[^{{\n\r]|{_HOLE})*\{{?"
             for indent in CLOSING_INDENTS:
                 pad = " " * indent
                 line = rf'((/[ \t]*/ | /{pad}{text}/) & ~/[ \t]*{delim}[ \t]*/)'
                 bodies.append((opener, rf'("\n" {line})*', rf'/\n{pad}{delim}\n[ \t]*/'))
     terminals = []
     for name, clauses in (("HEREDOC", ""),
-                          ("HEREDOC_RUN", rf"( AS {_NAME}| TIMEOUT [0-9]{{1,4}}(ms|s|m|h))*"),
+                          ("HEREDOC_RUN", rf"({_AS}({_TIMEOUT})?|{_TIMEOUT}({_AS})?)?"),
                           ("HEREDOC_INTO", rf"( INTO {_NAME})?")):
         rest = f" /{clauses}/" if clauses else ""
         alternatives = [f'"{opener}"{rest} {lines} {close}' for opener, lines, close in bodies]
@@ -95,13 +125,16 @@ class PlanVocabulary:
         self.byte_ids = {t[0]: i for i, t in reversed(list(enumerate(token_bytes)))
                          if len(t) == 1 and i not in set(special_ids)}
         self.token_bytes = token_bytes
+        self.token_ids = {t: i for i, t in enumerate(token_bytes) if i not in set(special_ids)}
+        self.lengths = np.asarray([len(t) for t in token_bytes])
+        self.longest = int(self.lengths.max())
 
 
 class PlanConstraint:
     """Only TissLang plans: ``allowed_mask()``, ``advance(token_id)``,
     ``is_accepting()`` (the protocol model/generate.py takes)."""
 
-    def __init__(self, vocabulary: PlanVocabulary):
+    def __init__(self, vocabulary: PlanVocabulary, max_tokens: int | None = None):
         import llguidance
 
         self.vocabulary = vocabulary
@@ -112,29 +145,100 @@ class PlanConstraint:
                                   f"{self._matcher.get_error()}")
         self._bits = np.zeros((vocabulary.size + 31) // 32, dtype=np.int32)
         self.text = b""
+        # steering (None: no budget, the caller stops the text wherever it likes)
+        self.remaining = max_tokens
+        self._ending: bytes | None = b"" if max_tokens is not None else None
+        self._ending_at_most = 0  # an upper bound on len(ending) while it is stale
 
     def allowed_mask(self) -> np.ndarray:
-        """A bool per token: True when the token keeps the text a plan prefix."""
+        """A bool per token: True when the token keeps the text a plan prefix
+        (and, under a budget, leaves room to finish it)."""
         self._matcher.unsafe_compute_mask_ptr(self._bits.ctypes.data, self._bits.nbytes)
         bits = np.unpackbits(self._bits.view(np.uint8), bitorder="little")
-        return bits[:self.vocabulary.size].astype(bool)
+        mask = bits[:self.vocabulary.size].astype(bool)
+        if self.remaining is not None:
+            mask = self._leave_room(mask)
+        return mask
 
     def advance(self, token_id: int) -> None:
         if not self._matcher.consume_token(int(token_id)):
             raise ConstraintError(f"token {token_id} ({self.vocabulary.token_bytes[token_id]!r}) "
                                   f"cannot follow {self.text[-40:]!r}: "
                                   f"{self._matcher.get_error()}")
-        if token_id != self.vocabulary.eos_id:
-            self.text += self.vocabulary.token_bytes[token_id]
+        if token_id == self.vocabulary.eos_id:
+            return
+        piece = self.vocabulary.token_bytes[token_id]
+        self.text += piece
+        if self.remaining is not None:
+            self.remaining -= 1
+            if self._ending is not None and self._ending.startswith(piece):
+                self._ending = self._ending[len(piece):]  # still the way to end
+                self._ending_at_most = len(self._ending)
+            else:
+                self._ending = None
+                self._ending_at_most += len(piece) + _OPENS_AT_MOST
 
     def is_accepting(self) -> bool:
         return self._matcher.is_accepting()
 
-    def accepts_bytes(self, data: bytes) -> bool:
-        """Whether ``data`` (as single-byte tokens) may come next; changes nothing."""
+    def ending(self, longest: int = _MAX_ENDING) -> bytes:
+        """A short text (at most ``longest`` bytes if one is found) that makes
+        the text so far a whole plan (b"" if it is one)."""
+        found = _ending_of(self._matcher, self.text, self.vocabulary.byte_ids, longest, _MAX_TRIES)
+        if found is None and longest < _MAX_ENDING:
+            found = self.ending()
+        if found is None:
+            raise ConstraintError(f"no way found to finish a plan after {self.text[-60:]!r}")
+        return found
+
+    def _leave_room(self, mask: np.ndarray) -> np.ndarray:
+        """Keep a token only if an ending still fits in the budget after it;
+        the tokens that follow the ending itself always do."""
+        def far() -> bool:  # any token fits
+            return self.remaining - 1 - self._ending_at_most >= \
+                self.vocabulary.longest + _OPENS_AT_MOST
+        if far():
+            return mask
+        if self._ending is None:
+            self._ending = self.ending(longest=self.remaining)
+            self._ending_at_most = len(self._ending)
+            if far():
+                return mask
+        grammar = mask.copy()
+        mask &= self.vocabulary.lengths < self.remaining  # room for it and one more
+        in_text = self._more_text_same_ending()
+        for token in np.flatnonzero(mask):
+            mask[token] = self._fits(int(token), in_text)
+        for end in range(1, len(self._ending) + 1):
+            token = self.vocabulary.token_ids.get(self._ending[:end])
+            if token is not None:
+                mask[token] = grammar[token]
+        return mask
+
+    def _more_text_same_ending(self) -> bool:
+        """Whether the text is free text (a string, comment or heredoc body)
+        whose ending another character leaves unchanged (not on a line that
+        may yet be the heredoc's delimiter)."""
+        control = self.vocabulary.byte_ids[1]
+        if self._matcher.validate_tokens([control]) != 1:
+            return False
         probe = self._matcher.deep_copy()
-        return all(b in self.vocabulary.byte_ids and probe.consume_token(self.vocabulary.byte_ids[b])
-                   for b in data)
+        probe.consume_token(control)
+        after = _ending_of(probe, self.text + b"\x01", self.vocabulary.byte_ids,
+                           len(self._ending), 300)
+        return after == self._ending
+
+    def _fits(self, token: int, in_text: bool) -> bool:
+        """Whether some ending after ``token`` fits in the tokens left then
+        (counting a byte a token, which never undercounts)."""
+        piece, room = self.vocabulary.token_bytes[token], self.remaining - 1
+        if in_text and _STAYS_IN_TEXT.issuperset(piece):
+            # more of the same text: the same ending, after the rest of a
+            # UTF-8 character the piece may leave begun
+            return len(self._ending) + _utf8_missing(self.text + piece) <= room
+        probe = self._matcher.deep_copy()
+        probe.consume_token(token)
+        return _ending_of(probe, self.text + piece, self.vocabulary.byte_ids, room, _CHECK_TRIES) is not None
 
     # model/backend.py's TokenConstraint spelling of the same protocol
     def allowed(self, token_ids) -> np.ndarray:
@@ -142,3 +246,73 @@ class PlanConstraint:
 
     def done(self) -> bool:
         return self.is_accepting()
+
+
+def _utf8_missing(text: bytes) -> int:
+    """How many continuation bytes the UTF-8 character ``text`` ends in lacks."""
+    for back in range(1, min(4, len(text)) + 1):
+        byte = text[-back]
+        if byte < 0x80:
+            return 0
+        if byte >= 0xC0:  # the lead byte says how long its character is
+            size = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return max(0, size - back)
+    return 0
+
+
+def _ending_of(matcher, text: bytes, byte_ids: dict, longest: int, tries: int) -> bytes | None:
+    """An ending of at most ``longest`` bytes for ``text`` (the matcher's
+    state), or None if none was found within ``tries``."""
+    opened = _OPENER.findall(text)
+    return _finish(matcher.deep_copy(), byte_ids, opened[-1] if opened else None, text[-16:],
+                   b"", longest, [tries])
+
+
+def _finish(matcher, byte_ids: dict, delim: bytes | None, before: bytes, tail: bytes,
+            longest: int, tries: list[int], filled: bool = False) -> bytes | None:
+    """Depth first, trying the pieces in order: the first way found from the
+    matcher's state to an accepting one (the matcher is left as it was).
+    ``tail`` is what this search has added so far, after ``before``; ``delim``
+    the delimiter of the last heredoc opened before that, the only one whose
+    line closes it (another would be a line of its body).
+
+    Two rules keep the search from looping: a filler is never repeated
+    (`VAR s s`), and inside free text (a string, comment or heredoc body,
+    where a control character would be allowed) a piece that stays in the
+    text is tried only after those that leave it, and never twice in a row
+    (``filled``): `"{` needs one character before its `"`, a comment never
+    needs `""""`."""
+    if len(tail) > longest:
+        return None
+    if matcher.is_accepting():
+        return b""
+    if len(tail) == longest or tries[0] <= 0:
+        return None
+    tries[0] -= 1
+    opened = _OPENER.findall(before + tail)
+    delim = opened[-1] if opened else delim
+    heredoc_end = (b"\n" + delim + b"\n",) if delim else ()
+    forced = matcher.compute_ff_bytes()
+    if forced:
+        pieces = [forced]
+    else:
+        last = next((p for p in heredoc_end + _FILLERS if tail.endswith(p)), None)
+        word = (before + tail)[-1:] in _LETTERS
+        pieces = [p for p in heredoc_end + _CLOSERS + _FILLERS + (_LETTERS if word else ())
+                  if p != last]
+    control = byte_ids[1]
+    in_text = matcher.validate_tokens([control]) == 1
+    leaving, staying = [], []
+    for piece in pieces:
+        ids = [byte_ids[b] for b in piece]
+        if matcher.validate_tokens(ids) != len(ids):
+            continue
+        stays = in_text and matcher.validate_tokens(ids + [control]) > len(ids)
+        (staying if stays else leaving).append((piece, ids, stays))
+    for piece, ids, stays in leaving + ([] if filled else staying):
+        matcher.consume_tokens(ids)
+        rest = _finish(matcher, byte_ids, delim, before, tail + piece, longest, tries, stays)
+        matcher.rollback(len(ids))
+        if rest is not None:
+            return piece + rest
+    return None
