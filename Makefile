@@ -31,7 +31,7 @@ bench: $(VENV)/.installed
 	for b in bench/*.py; do [ $$b = bench/mutation.py ] || $(PY) $$b --quick || exit 1; done
 
 # Mutation testing of the core modules (bench/mutation.py, docs/testing.md);
-# not part of `make test`: about half an hour on two cores, at the lowest
+# not part of `make test`: about an hour on two shared cores, at the lowest
 # CPU priority so that it never slows anyone's tests.
 mutate: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[mutate]'
