@@ -30,6 +30,7 @@ Run it under `nice -n 19` on a shared machine (`make mutate` does).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -203,6 +204,9 @@ def main() -> int:
                         help="report the results of the last run (in build/mutation/) without running")
     parser.add_argument("--rev", help="mutate the files of this git revision (default: the working tree)")
     args = parser.parse_args()
+    if not args.no_run and importlib.util.find_spec("mutmut") is None:
+        sys.exit("mutmut is not installed: run `make mutate`, or "
+                 "`.venv/bin/python -m pip install -e '.[mutate]'` first")
     unknown = [m for m in args.modules if m not in TESTS]
     if unknown:
         parser.error(f"not a mutated module: {', '.join(unknown)} (choose from {', '.join(TESTS)})")
