@@ -4,6 +4,7 @@
     tiss model train --config tisslm.yaml --out runs/big          (YAML: model:, train:, corpus:, tokenizer:)
     tiss model train --out runs/shakespeare --resume --steps 4000 (continue, or extend the schedule)
     tiss model generate --model runs/shakespeare "ROMEO:" --max-tokens 200 --temperature 0.8
+    tiss model generate --model runs/plans "" --constrain tisslang   (a whole TissLang plan)
     tiss model eval --model runs/shakespeare held_out.txt
     tiss model gradcheck
 """
@@ -19,14 +20,18 @@ from pathlib import Path
 RUN_FILE = "run.json"  # the settings of a training run, so --resume needs no flags
 
 
-def register(subparsers) -> None:
+def register(subparsers, constraints: dict | None = None) -> None:
+    """``constraints``: ``generate --constrain NAME``'s choices, each a factory
+    ``(tokenizer, max_tokens) -> constraint`` (model/backend.py's
+    TokenConstraint). They come from the caller (runtime/cli.py hands in
+    TissLang's), since model/ imports nothing of ours."""
     parser = subparsers.add_parser(
         "model", help="train, sample from and check TissLM",
         description="Train TissLM on a corpus, generate text, evaluate, check gradients.")
     parser.set_defaults(func=lambda args: _usage(parser))
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     _add_train(actions)
-    _add_generate(actions)
+    _add_generate(actions, constraints or {})
     _add_eval(actions)
     _add_gradcheck(actions)
 
@@ -204,7 +209,7 @@ def _train(args) -> int:
 # --- generate -----------------------------------------------------------------
 
 
-def _add_generate(actions) -> None:
+def _add_generate(actions, constraints: dict) -> None:
     p = actions.add_parser(
         "generate", help="complete prompts with a trained model",
         description="Complete one or more prompts (batched, with the KV cache).")
@@ -223,7 +228,12 @@ def _add_generate(actions) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--no-cache", action="store_true", help="rerun the full forward pass every step")
     p.add_argument("--json", action="store_true", help="print one JSON object with the completions")
-    p.set_defaults(func=_guarded(_generate))
+    if constraints:
+        p.add_argument("--constrain", choices=sorted(constraints),
+                       help="emit only what this language allows, ending a whole text of it "
+                            "within --max-tokens (tisslang: a TissLang plan); one prompt, "
+                            "the output printed without it")
+    p.set_defaults(func=_guarded(_generate), constraints=constraints)
 
 
 def _generate(args) -> int:
@@ -236,9 +246,21 @@ def _generate(args) -> int:
                             repetition_penalty=args.repetition_penalty,
                             stop=args.stop, seed=args.seed)
     prompts = [sys.stdin.read() if p == "-" else p for p in args.prompt]
+    constrain = getattr(args, "constrain", None)
+    if constrain and (len(prompts) != 1 or args.stop):
+        return _fail("--constrain takes one prompt and no --stop (the constraint decides "
+                     "where the output ends)")
     model, directory = load_model(args.model)
     tokenizer = load_model_tokenizer(directory)
-    completions = generate(model, tokenizer, prompts, params, use_cache=not args.no_cache)
+    constraint = None
+    if constrain:
+        try:
+            constraint = args.constraints[constrain](tokenizer, _room(model, tokenizer, prompts[0],
+                                                                      args.max_tokens))
+        except ValueError as exc:  # the constraint cannot work with this model's tokenizer
+            return _fail(f"--constrain {constrain}: {exc}")
+    completions = generate(model, tokenizer, prompts, params, use_cache=not args.no_cache,
+                           constraint=constraint)
     if args.json:
         print(json.dumps({"model": str(directory), "completions": [
             {"prompt": prompt, "text": c.text, "tokens": c.token_ids, "finish_reason": c.finish_reason}
@@ -247,8 +269,15 @@ def _generate(args) -> int:
     for i, (prompt, completion) in enumerate(zip(prompts, completions)):
         if i:
             print("\n" + "-" * 40)
-        print(prompt + completion.text)
+        print(completion.text if constraint else prompt + completion.text)
     return 0
+
+
+def _room(model, tokenizer, prompt: str, max_tokens: int) -> int:
+    """The tokens generation will really emit after ``prompt`` (as generate()
+    encodes it): --max-tokens, or less when the context fills first."""
+    prompt_tokens = len(tokenizer.encode(prompt)) or 1  # an empty prompt is one <|bos|>
+    return max(0, min(max_tokens, model.cfg.context_length - prompt_tokens))
 
 
 # --- eval ---------------------------------------------------------------------

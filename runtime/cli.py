@@ -33,8 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tiss {installed_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+        module = importlib.import_module(name)
+        if name == "model.cli":  # model/ imports nothing of ours: hand the grammar in
+            module.register(subparsers, constraints={"tisslang": _tisslang_constraint})
+        else:
+            module.register(subparsers)
     return parser
+
+
+def _tisslang_constraint(tokenizer, max_tokens: int):
+    """``tiss model generate --constrain tisslang``: only whole TissLang plans."""
+    from tisslang.constrain import for_tokenizer  # numpy and llguidance: only when used
+    return for_tokenizer(tokenizer, max_tokens)
 
 
 def installed_version() -> str:

@@ -130,6 +130,25 @@ class PlanVocabulary:
         self.longest = int(self.lengths.max())
 
 
+@lru_cache(maxsize=4)
+def vocabulary_of(tokenizer) -> PlanVocabulary:
+    """``tokenizer`` compiled for the constraint, once per tokenizer. Any object
+    with ``token_bytes``, ``encode_bytes``, ``eos_id`` and ``special_ids``
+    serves (TissLM's model/tokenizer.py has them)."""
+    return PlanVocabulary(tokenizer.token_bytes, tokenizer.encode_bytes, tokenizer.eos_id,
+                          tokenizer.special_ids.values())
+
+
+def for_tokenizer(tokenizer, max_tokens: int | None = None) -> "PlanConstraint":
+    """A fresh constraint over ``tokenizer``'s tokens that ends a whole plan
+    within ``max_tokens`` (``tiss model generate --constrain tisslang``)."""
+    if getattr(tokenizer, "eos_id", None) is None:
+        raise ConstraintError("this tokenizer has no end-of-sequence token, so a constrained "
+                              "output could never end; train one with special tokens "
+                              "(`tiss tokenizer train`)")
+    return PlanConstraint(vocabulary_of(tokenizer), max_tokens=max_tokens)
+
+
 class PlanConstraint:
     """Only TissLang plans: ``allowed_mask()``, ``advance(token_id)``,
     ``is_accepting()`` (the protocol model/generate.py takes)."""
