@@ -80,3 +80,20 @@ def test_every_budgeted_run_from_random_weights_ends_with_a_plan(seed, weights, 
     assert len(new_ids[0]) <= budget
     assert constraint.is_accepting(), constraint.text[-80:]
     tisslang.parse(tokenizer.decode(new_ids[0]))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**31 - 1), budget=st.integers(1, 60))
+def test_random_walks_through_the_generation_grammar_parse(seed, budget, vocabulary):
+    """generation.lark stays inside what tisslang.parse accepts: a walk that
+    picks uniformly among the allowed tokens (no model, so no taste for any
+    part of the grammar) always ends with a plan that parses."""
+    rng = np.random.default_rng(seed)
+    constraint = PlanConstraint(vocabulary, max_tokens=budget)
+    while constraint.remaining > 0:
+        allowed = np.flatnonzero(constraint.allowed_mask())
+        if not len(allowed) or (constraint.is_accepting() and rng.random() < 0.05):
+            break
+        constraint.advance(int(rng.choice(allowed)))
+    assert constraint.is_accepting(), constraint.text[-80:]
+    tisslang.parse(constraint.text.decode("utf-8"))
