@@ -373,3 +373,13 @@ def test_a_resumed_session_is_running_again(tmp_path):
 
 def test_writer_names_this_process_so_that_a_reused_pid_is_not_taken_for_it():
     assert writer() == {"pid": os.getpid(), "process": process_tag()}
+
+
+def test_a_durable_run_folder_keeps_its_plan_across_a_power_cut(tmp_path, monkeypatch):
+    synced = fsync_log(monkeypatch)
+    folder = RunFolder.create(tmp_path, "VAR a = 1\n", fsync="step")
+    runs = tmp_path / ".tiss" / "runs"
+    plan_temp = [p for p in synced if os.path.basename(p).startswith(".plan.tiss.")]
+    # the new run's name, then the plan's content under its temporary name, then its final name
+    assert synced[-3:] == [str(runs), *plan_temp, str(folder.path)]
+    assert folder.plan_source == "VAR a = 1\n"
