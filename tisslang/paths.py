@@ -18,6 +18,8 @@ def path_problem(name: str) -> tuple[str, str] | None:
     if not name.strip():
         return "empty file path", RELATIVE_HINT
     quoted = f'path "{name}"'
+    if "\0" in name:       # no file name can hold one (the OS refuses it)
+        return f"path {name!r} contains a NUL character", "remove the NUL from the path"
     if name.startswith(("/", "~")):
         return f"{quoted} is absolute; files must be inside the workspace", RELATIVE_HINT
     normal = posixpath.normpath(name)

@@ -35,7 +35,7 @@ def test_workspace_reads_what_it_wrote_through_dot_and_dot_dot(tmp_path):
 
 @pytest.mark.parametrize("name, words", [
     ("/etc/passwd", "absolute"), ("~/x", "absolute"), ("../x", "'..'"), ("a/../../x", "'..'"),
-    (".tiss/runs/x", ".tiss/"), ("", "empty"), (".", "the workspace itself"),
+    (".tiss/runs/x", ".tiss/"), ("", "empty"), (".", "the workspace itself"), ("a\0b", "NUL"),
 ])
 @pytest.mark.parametrize("operation", ["read", "write", "exists"])
 def test_workspace_refuses(tmp_path, name, words, operation):
