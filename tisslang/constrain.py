@@ -225,8 +225,12 @@ class PlanConstraint:
                 return mask
         grammar = mask.copy()
         mask &= self.vocabulary.lengths < self.remaining  # room for it and one more
-        in_text = self._more_text_same_ending()
-        for token in np.flatnonzero(mask):
+        # a token with _OPENS_AT_MOST to spare fits, as when far from the end;
+        # the others are checked one by one
+        spare = self.remaining - 1 - len(self._ending) - _OPENS_AT_MOST
+        check = np.flatnonzero(mask & (self.vocabulary.lengths > spare))
+        in_text = len(check) > 0 and self._more_text_same_ending()
+        for token in check:
             mask[token] = self._fits(int(token), in_text)
         for end in range(1, len(self._ending) + 1):
             token = self.vocabulary.token_ids.get(self._ending[:end])
