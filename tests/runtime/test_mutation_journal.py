@@ -95,10 +95,10 @@ def test_list_runs(tmp_path):
 
 
 def test_restore_without_a_checkpoint_replays_every_delta_in_order(tmp_path):
-    folder = run(tmp_path, ("statement", {"delta": [["vars", "a", 1], ["vars", "b", 2]]}),
+    folder = run(tmp_path, ("statement", {"delta": [["vars", "a", 1], ["vars", "b", 2], ["vars", "c", 0]]}),
                  ("log", {"text": "no delta here"}),
                  ("statement", {"delta": [["vars", "a", 3], ["vars", "b"]]}))   # b deleted
-    assert folder.restore().snapshot()["vars"] == {"a": 3}
+    assert folder.restore().snapshot()["vars"] == {"a": 3, "c": 0}   # the first event (seq 1) too
 
 
 def test_restore_applies_only_the_deltas_after_the_checkpoint(tmp_path):
@@ -275,6 +275,7 @@ def test_durable_large_outputs_are_fsynced_and_never_mode_fsyncs_nothing(tmp_pat
     quiet.close()
     assert synced == []
     durable = RunFolder.create(tmp_path, "", fsync="always")
+    durable.append("started")           # the journal's own name is synced here, not below
     synced.clear()
     durable.append("done", out="d" * (INLINE_CAP + 1))
     outputs = durable.path / "outputs"
