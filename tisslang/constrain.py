@@ -162,7 +162,9 @@ class PlanConstraint:
         if self._matcher.is_error():
             raise ConstraintError(f"the generation grammar does not compile: "
                                   f"{self._matcher.get_error()}")
-        self._bits = np.zeros((vocabulary.size + 31) // 32, dtype=np.int32)
+        # sized from llguidance's vocabulary, which may be the model's plus an
+        # end-of-sequence token of its own (a tokenizer without one)
+        self._bits = np.zeros((vocabulary.lltokenizer.vocab_size + 31) // 32, dtype=np.int32)
         self.text = b""
         # steering (None: no budget, the caller stops the text wherever it likes)
         self.remaining = max_tokens

@@ -97,3 +97,38 @@ def test_random_walks_through_the_generation_grammar_parse(seed, budget, vocabul
         constraint.advance(int(rng.choice(allowed)))
     assert constraint.is_accepting(), constraint.text[-80:]
     tisslang.parse(constraint.text.decode("utf-8"))
+
+
+@pytest.fixture(scope="module")
+def bytes_only():
+    """The byte-level tokenizer without merges or special tokens: 256 ids, no
+    end-of-sequence token (llguidance then adds one of its own)."""
+    tokenizer = Tokenizer([], [])
+    return tokenizer, PlanVocabulary(tokenizer.token_bytes, tokenizer.encode_bytes)
+
+
+def test_a_byte_vocabulary_accepts_every_example_byte_by_byte(bytes_only):
+    tokenizer, vocabulary = bytes_only
+    for path in EXAMPLES:
+        if path.name in NOT_COVERED:
+            continue
+        constraint = PlanConstraint(vocabulary)
+        for token in tokenizer.encode(path.read_text()):
+            assert len(constraint.allowed_mask()) == 256
+            assert constraint.allowed_mask()[token], (path.name, constraint.text[-60:])
+            constraint.advance(token)
+        assert constraint.is_accepting(), path.name
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), budget=st.integers(1, 80))
+def test_a_constrained_run_over_a_byte_vocabulary_parses(seed, budget, bytes_only):
+    tokenizer, vocabulary = bytes_only
+    model = TissLM(ModelConfig(vocab_size=256, context_length=budget + 2,
+                               n_layers=1, d_model=16, n_heads=2), seed=seed % 1000)
+    constraint = PlanConstraint(vocabulary, max_tokens=budget)
+    new_ids, _ = generate_ids(model, [tokenizer.encode("\n")],
+                              SamplingParams(max_new_tokens=budget, seed=seed),
+                              constraint=constraint)
+    assert constraint.is_accepting(), constraint.text[-80:]
+    tisslang.parse(tokenizer.decode(new_ids[0]))
