@@ -1,6 +1,8 @@
 """runtime/journal.py in-process: what `tiss runs` shows of a run (summary),
-whether a run's writer is alive, and which folders list_runs returns. The
-tests that drive `tiss` in a subprocess cannot see a mutant; these can."""
+whether a run's writer is alive, which folders list_runs returns, restoring
+the state, outputs/, opening a run, appending and which fsyncs each mode
+makes. The tests that drive `tiss` in a subprocess (test_durability.py,
+test_resume_guard.py) cannot see a mutant; these can (bench/mutation.py)."""
 
 from __future__ import annotations
 
