@@ -32,11 +32,11 @@ DELIMITERS = ("EOF", "PY", "SH", "JSON", "CSV", "MD", "TXT", "PROMPT")
 CLOSING_INDENTS = (0, 4, 8, 12, 16)
 # What an ending is built from, tried in this order: close a heredoc, a
 # string, a hole, a block, a list, a group, a line; then fill a required slot
-# (a separator, a value, a name, a heredoc delimiter). Bytes the grammar
+# (a statement, a separator, a value, a name, a heredoc delimiter). Bytes the grammar
 # forces (the rest of a keyword) come before all of them.
 _CLOSERS = (b'"', b"}}", b"}", b"]", b")",
             b"\x80", b"\x90", b"\xa0")  # the last three end a UTF-8 character begun
-_FILLERS = (b"\n", b":", b"=", b"{", b" ", b"1", b"s", b"X", b"EOF", b"raw", b"AS", b"CATCH", b"EXISTS")
+_FILLERS = (b'LOG ""', b"\n", b":", b"=", b"{", b" ", b"1", b"s", b"X", b"EOF", b"raw", b"AS", b"CATCH", b"EXISTS")
 # only right after a capital or `_`: the rest of a keyword begun (`S` -> `STEP`)
 _LETTERS = tuple(bytes([c]) for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _OPENER = re.compile(rb"<<'?(" + "|".join(DELIMITERS).encode() + rb")(?![A-Za-z0-9_])")
@@ -168,8 +168,15 @@ class PlanConstraint:
         self.text = b""
         # steering (None: no budget, the caller stops the text wherever it likes)
         self.remaining = max_tokens
-        self._ending: bytes | None = b"" if max_tokens is not None else None
+        self._ending: bytes | None = None
         self._ending_at_most = 0  # an upper bound on len(ending) while it is stale
+        if max_tokens is not None:
+            self._ending = self.ending()  # the shortest plan: one statement
+            self._ending_at_most = len(self._ending)
+            if len(self._ending) > max_tokens:
+                raise ConstraintError(f"a budget of {max_tokens} tokens is too small for a "
+                                      f"plan: give at least {len(self._ending)} "
+                                      f"(a plan holds at least one statement)")
 
     def allowed_mask(self) -> np.ndarray:
         """A bool per token: True when the token keeps the text a plan prefix

@@ -14,7 +14,7 @@ from model.config import ModelConfig
 from model.generate import SamplingParams, generate_ids
 from model.model import TissLM
 from model.tokenizer import Tokenizer
-from tisslang.constrain import PlanConstraint, PlanVocabulary
+from tisslang.constrain import ConstraintError, PlanConstraint, PlanVocabulary
 
 EXAMPLES = sorted(Path(__file__).parents[2].joinpath("examples").glob("*.tiss"))
 # Objects with two or more pairs are outside the generation grammar (a
@@ -62,11 +62,30 @@ def test_every_prefix_of_an_example_has_an_ending_that_parses(path, tokenizer, v
 
 
 CAP = 400  # a budget far past where a random model tends to stop
+SHORTEST = len(b'LOG ""')  # the shortest plan steering finds: one statement
+
+
+@pytest.mark.parametrize("text", ["", "\n", 'TASK "x" {}', 'TASK "x" {\n}', 'TASK "x"\n',
+                                  '#TISS! Language=Python\n'])
+def test_a_plan_without_a_statement_is_not_accepted(text, tokenizer, vocabulary):
+    """Either a token of it is masked (`}` closing an empty TASK) or, all
+    allowed, the text is only a prefix of a plan."""
+    constraint = PlanConstraint(vocabulary)
+    for token in tokenizer.encode(text):
+        if not constraint.allowed_mask()[token]:
+            return
+        constraint.advance(token)
+    assert not constraint.is_accepting()
+
+
+def test_a_budget_too_small_for_one_statement_is_refused(vocabulary):
+    with pytest.raises(ConstraintError, match=f"at least {SHORTEST}"):
+        PlanConstraint(vocabulary, max_tokens=SHORTEST - 1)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**31 - 1), weights=st.integers(0, 1000),
-       budget=st.one_of(st.integers(1, 60), st.just(CAP)))
+       budget=st.one_of(st.integers(SHORTEST, 60), st.just(CAP)))
 def test_every_budgeted_run_from_random_weights_ends_with_a_plan(seed, weights, budget,
                                                                  tokenizer, vocabulary):
     """The real generation loop, random weights and seeds: whatever the budget,
@@ -83,7 +102,7 @@ def test_every_budgeted_run_from_random_weights_ends_with_a_plan(seed, weights, 
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**31 - 1), budget=st.integers(1, 60))
+@given(seed=st.integers(0, 2**31 - 1), budget=st.integers(SHORTEST, 60))
 def test_random_walks_through_the_generation_grammar_parse(seed, budget, vocabulary):
     """generation.lark stays inside what tisslang.parse accepts: a walk that
     picks uniformly among the allowed tokens (no model, so no taste for any
@@ -121,7 +140,7 @@ def test_a_byte_vocabulary_accepts_every_example_byte_by_byte(bytes_only):
 
 
 @settings(max_examples=5, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), budget=st.integers(1, 80))
+@given(seed=st.integers(0, 2**31 - 1), budget=st.integers(SHORTEST, 80))
 def test_a_constrained_run_over_a_byte_vocabulary_parses(seed, budget, bytes_only):
     tokenizer, vocabulary = bytes_only
     model = TissLM(ModelConfig(vocab_size=256, context_length=budget + 2,
