@@ -167,7 +167,7 @@ class _Located:
             except NotADirectoryError:      # O_DIRECTORY|O_NOFOLLOW on a symlink says so too
                 if stat.S_ISLNK(os.stat(part, dir_fd=self.folder, follow_symlinks=False).st_mode):
                     self._raced(part)
-                self.fail(f"goes through {part!r}, which is a file, not a folder")
+                self.fail(f"goes through {part!r}, which is a file, not a folder", kind=_Missing)
             except OSError as error:
                 if error.errno == errno.ELOOP:
                     self._raced(part)

@@ -118,6 +118,7 @@ def test_workspace_refuses_what_is_not_a_regular_file(tmp_path):
     (tmp_path / "plain").write_text("x")
     with pytest.raises(RunError, match="which is a file, not a folder"):
         files.write("plain/below.txt", "x")
+    assert not files.exists("plain/below.txt")       # as a shell's test -e says
 
 
 def test_workspace_write_leaves_no_temporary_file(tmp_path):
