@@ -127,6 +127,9 @@ class PlanVocabulary:
         self.token_bytes = token_bytes
         self.token_ids = {t: i for i, t in enumerate(token_bytes) if i not in set(special_ids)}
         self.lengths = np.asarray([len(t) for t in token_bytes])
+        # the tokens that may complete an object's key (its `:` or closing `"`)
+        self.may_close_key = np.asarray([b":" in t or b'"' in t for t in token_bytes])
+        self.colons = np.asarray([t.count(b":") for t in token_bytes])
         self.longest = int(self.lengths.max())
 
 
@@ -166,6 +169,7 @@ class PlanConstraint:
         # end-of-sequence token of its own (a tokenizer without one)
         self._bits = np.zeros((vocabulary.lltokenizer.vocab_size + 31) // 32, dtype=np.int32)
         self.text = b""
+        self._pairs = 0  # object pairs written so far (a duplicate key needs one)
         # steering (None: no budget, the caller stops the text wherever it likes)
         self.remaining = max_tokens
         self._ending: bytes | None = None
@@ -184,18 +188,21 @@ class PlanConstraint:
         self._matcher.unsafe_compute_mask_ptr(self._bits.ctypes.data, self._bits.nbytes)
         bits = np.unpackbits(self._bits.view(np.uint8), bitorder="little")
         mask = bits[:self.vocabulary.size].astype(bool)
+        self._mask_duplicate_keys(mask)
         if self.remaining is not None:
             mask = self._leave_room(mask)
         return mask
 
     def advance(self, token_id: int) -> None:
+        piece = self.vocabulary.token_bytes[token_id] if token_id < self.vocabulary.size else b""
+        pair = b":" in piece and self._has_pair_colon(piece)  # before the matcher moves on
         if not self._matcher.consume_token(int(token_id)):
             raise ConstraintError(f"token {token_id} ({self.vocabulary.token_bytes[token_id]!r}) "
                                   f"cannot follow {self.text[-40:]!r}: "
                                   f"{self._matcher.get_error()}")
         if token_id == self.vocabulary.eos_id:
             return
-        piece = self.vocabulary.token_bytes[token_id]
+        self._pairs += pair
         self.text += piece
         if self.remaining is not None:
             self.remaining -= 1
@@ -218,6 +225,50 @@ class PlanConstraint:
         if found is None:
             raise ConstraintError(f"no way found to finish a plan after {self.text[-60:]!r}")
         return found
+
+    def _mask_duplicate_keys(self, mask: np.ndarray) -> None:
+        """Refuse a token that completes a key already in its object: a CFG
+        cannot, so a token that may close a key (once the text holds a pair,
+        or two `:` of its own) is kept only if an ending after it parses."""
+        v = self.vocabulary
+        if self._pairs:
+            check = np.flatnonzero(mask & v.may_close_key)
+        else:
+            check = np.flatnonzero(mask & (v.colons > 1))
+        for token in check:
+            piece = v.token_bytes[token]
+            if not self._may_complete_key(piece):
+                continue
+            probe = self._matcher.deep_copy()
+            probe.consume_token(int(token))
+            mask[token] = _ending_of(probe, self.text + piece, v.byte_ids, _MAX_ENDING,
+                                     _CHECK_TRIES, check_keys=b":" in piece) is not None
+
+    def _may_complete_key(self, piece: bytes) -> bool:
+        """Whether ``piece`` writes an object's `:` (one outside text) or
+        closes a string a `:` may follow (a key): a few byte checks that spare
+        most tokens the search."""
+        byte_ids, validate = self.vocabulary.byte_ids, self._matcher.validate_tokens
+        ids, control, colon = [byte_ids[b] for b in piece], byte_ids[1], byte_ids[ord(":")]
+        for at, byte in enumerate(piece):
+            if byte == ord(":") and validate(ids[:at] + [control]) != at + 1:
+                return True
+            if byte == ord('"') and validate(ids[:at + 1] + [colon]) == at + 2 \
+                    and validate(ids[:at + 1] + [control]) != at + 2:
+                return True
+        return False
+
+    def _has_pair_colon(self, piece: bytes) -> bool:
+        """Whether a `:` of ``piece`` (about to be added) is an object's, not text."""
+        control = self.vocabulary.byte_ids[1]
+        probe = self._matcher.deep_copy()
+        done = 0
+        for at in (i for i, byte in enumerate(piece) if byte == ord(":")):
+            probe.consume_tokens([self.vocabulary.byte_ids[b] for b in piece[done:at]])
+            done = at
+            if probe.validate_tokens([control]) != 1:
+                return True
+        return False
 
     def _leave_room(self, mask: np.ndarray) -> np.ndarray:
         """Keep a token only if an ending still fits in the budget after it;
@@ -292,21 +343,42 @@ def _utf8_missing(text: bytes) -> int:
     return 0
 
 
-def _ending_of(matcher, text: bytes, byte_ids: dict, longest: int, tries: int) -> bytes | None:
+def _ending_of(matcher, text: bytes, byte_ids: dict, longest: int, tries: int,
+               check_keys: bool = False) -> bytes | None:
     """An ending of at most ``longest`` bytes for ``text`` (the matcher's
-    state), or None if none was found within ``tries``."""
+    state), or None if none was found within ``tries``. An ending that writes
+    a `:` (or any, with ``check_keys``: the text's last token may have
+    completed a key) is kept only if the whole text parses: no duplicate key."""
+    def no_duplicate_key(tail: bytes) -> bool:
+        return not (check_keys or b":" in tail) or _parses(text + tail)
     opened = _OPENER.findall(text)
-    return _finish(matcher.deep_copy(), byte_ids, opened[-1] if opened else None, text[-16:],
-                   b"", longest, [tries])
+    found = _finish(matcher.deep_copy(), byte_ids, opened[-1] if opened else None, text[-16:],
+                    b"", longest, [tries], no_duplicate_key)
+    return None if found is _DUPLICATE else found
+
+
+def _parses(text: bytes) -> bool:
+    from . import TissSyntaxError, parse  # tisslang imports this module lazily
+    try:
+        parse(text.decode("utf-8"))
+    except (TissSyntaxError, UnicodeDecodeError):
+        return False
+    return True
+
+
+# _finish's answer when an ending repeated a key: the search goes back to the
+# last piece that wrote a `:` (what completed the key) and tries another there.
+_DUPLICATE = object()
 
 
 def _finish(matcher, byte_ids: dict, delim: bytes | None, before: bytes, tail: bytes,
-            longest: int, tries: list[int], filled: bool = False) -> bytes | None:
+            longest: int, tries: list[int], valid, filled: bool = False) -> bytes | None:
     """Depth first, trying the pieces in order: the first way found from the
     matcher's state to an accepting one (the matcher is left as it was).
     ``tail`` is what this search has added so far, after ``before``; ``delim``
     the delimiter of the last heredoc opened before that, the only one whose
-    line closes it (another would be a line of its body).
+    line closes it (another would be a line of its body); ``valid(tail)``
+    has the last word on an ending.
 
     Two rules keep the search from looping: a filler is never repeated
     (`VAR s s`), and inside free text (a string, comment or heredoc body,
@@ -317,7 +389,7 @@ def _finish(matcher, byte_ids: dict, delim: bytes | None, before: bytes, tail: b
     if len(tail) > longest:
         return None
     if matcher.is_accepting():
-        return b""
+        return b"" if valid(tail) else _DUPLICATE
     if len(tail) == longest or tries[0] <= 0:
         return None
     tries[0] -= 1
@@ -343,8 +415,13 @@ def _finish(matcher, byte_ids: dict, delim: bytes | None, before: bytes, tail: b
         (staying if stays else leaving).append((piece, ids, stays))
     for piece, ids, stays in leaving + ([] if filled else staying):
         matcher.consume_tokens(ids)
-        rest = _finish(matcher, byte_ids, delim, before, tail + piece, longest, tries, stays)
+        rest = _finish(matcher, byte_ids, delim, before, tail + piece, longest, tries, valid,
+                       stays)
         matcher.rollback(len(ids))
+        if rest is _DUPLICATE:
+            if b":" in piece:
+                continue
+            return _DUPLICATE
         if rest is not None:
             return piece + rest
     return None
