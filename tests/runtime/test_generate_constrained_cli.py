@@ -20,7 +20,7 @@ def tiss(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(TISS), *args], capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("seed, max_tokens", [(0, 5), (1, 20), (2, 47), (3, 200)])
+@pytest.mark.parametrize("seed, max_tokens", [(0, 6), (1, 20), (2, 47), (3, 200)])
 def test_constrained_output_is_a_plan(bpe_model_dir, seed, max_tokens):
     done = tiss("model", "generate", "--model", str(bpe_model_dir), "--constrain", "tisslang",
                 "--max-tokens", str(max_tokens), "--seed", str(seed), "--json", "")
@@ -35,6 +35,13 @@ def test_the_plain_output_is_the_plan_alone(bpe_model_dir):
                 "--max-tokens", "30", "--temperature", "0.7", 'TASK "ignored prompt"')
     assert done.returncode == 0, done.stderr
     tisslang.parse(done.stdout.removesuffix("\n"))
+
+
+def test_a_budget_too_small_for_one_statement_is_one_clear_error(bpe_model_dir):
+    done = tiss("model", "generate", "--model", str(bpe_model_dir), "--constrain", "tisslang",
+                "--max-tokens", "5", "")
+    assert done.returncode == 2
+    assert "too small for a plan" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_two_prompts_are_one_clear_error(bpe_model_dir):
