@@ -28,7 +28,6 @@ and for a repair, the failed plan and its problems come before ``PLAN:``::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import tisslang
 from tisslang import ast
@@ -118,20 +117,16 @@ def _can_constrain(backend) -> bool:
 def _generate(backend, prompt: str, max_tokens: int, constrained: bool) -> str:
     if not constrained:
         return backend.generate(prompt, system=SYSTEM, max_tokens=max_tokens)
-    from tisslang.constrain import PlanConstraint
+    from tisslang.constrain import ConstraintError, for_tokenizer
     # the constraint steers to a whole plan within the tokens the backend will
     # really emit, so tell it that number, not the one asked for
     room = backend.room(max_tokens) if hasattr(backend, "room") else max_tokens
-    constraint = PlanConstraint(_vocabulary(backend.tokenizer), max_tokens=room)
+    try:
+        constraint = for_tokenizer(backend.tokenizer, max_tokens=room)
+    except ConstraintError as exc:
+        raise PlannerError(f"the model cannot write a plan here: {exc}", [],
+                           hint="shorten the goal, or use a model with a longer context") from None
     return backend.generate(prompt, system=SYSTEM, max_tokens=room, constraint=constraint)
-
-
-@lru_cache(maxsize=4)
-def _vocabulary(tokenizer):
-    """The tokenizer compiled for the constraint, once (it walks every token)."""
-    from tisslang.constrain import PlanVocabulary
-    return PlanVocabulary(tokenizer.token_bytes, tokenizer.encode_bytes, tokenizer.eos_id,
-                          tokenizer.special_ids.values())
 
 
 def highlighted(source: str, stream) -> str:

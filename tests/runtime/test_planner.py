@@ -134,3 +134,10 @@ def test_tiss_plan_without_a_model_says_how_to_get_one(tmp_path):
     assert result.stderr.startswith("error: no language model is configured")
     assert "hint: train a small model with `tiss model train" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_goal_that_leaves_no_room_for_a_plan_is_one_clear_error(bpe_model_dir):
+    backend = TissLMBackend(bpe_model_dir)
+    with pytest.raises(PlannerError, match="cannot write a plan here") as caught:
+        plan("write hello.txt", backend, max_tokens=3)
+    assert "shorten the goal" in caught.value.hint
