@@ -31,7 +31,8 @@ from .base import (
     SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError,
 )
 from .client import (
-    SOCKET_NAME, ExecutorClient, ExecutorLog, explain_process_stop, make_private_dir,
+    SOCKET_NAME, ExecutorClient, ExecutorLog, discard_executor_files, explain_process_stop,
+    make_private_dir,
 )
 from .image import (
     SANDBOX_UID, WORKSPACE, allowed_etc_paths, group_text, passwd_text, python_alias,
@@ -127,13 +128,8 @@ class BwrapSandbox:
         if self._cgroup is not None:
             self._cgroup.remove()
             self._cgroup = None
-        for directory in (self._private_dir, self._socket_dir):
-            if directory is not None:
-                shutil.rmtree(directory, ignore_errors=True)
-        self._private_dir = self._socket_dir = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        discard_executor_files(self._private_dir, self._socket_dir, log=self._log)
+        self._private_dir = self._socket_dir = self._log = None
 
     def __enter__(self):
         self.start()

@@ -244,6 +244,15 @@ def make_private_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix=process_tag() + ".", dir=base))
 
 
+def discard_executor_files(*directories: Path | None, log: "ExecutorLog | None" = None) -> None:
+    """A closed sandbox's private directories (socket, …) and executor log."""
+    for directory in directories:
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+    if log is not None:
+        log.close()
+
+
 def _check_private(base: Path) -> None:
     """In a shared /tmp another user may have made ``base`` first (or a
     symlink by that name), to swap the sockets of our sandboxes: refuse it."""

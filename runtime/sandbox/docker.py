@@ -13,13 +13,13 @@ which it does when the client's lease connection closes.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
 from .base import PROTECTIONS, SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError
 from .client import (
-    LOG_NAME, SOCKET_NAME, ExecutorClient, ExecutorLog, explain_executor_death, make_private_dir,
+    LOG_NAME, SOCKET_NAME, ExecutorClient, ExecutorLog, discard_executor_files,
+    explain_executor_death, make_private_dir,
 )
 from .image import (
     BUILD_COMMAND, LOCAL_IMAGE_ENV, SANDBOX_UID, WORKSPACE, build_local_image, host_binds,
@@ -119,12 +119,8 @@ class DockerSandbox:
         if self.container is not None:
             _remove_container(self.container)
             self.container = None
-        if self._socket_dir is not None:
-            shutil.rmtree(self._socket_dir, ignore_errors=True)
-            self._socket_dir = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        discard_executor_files(self._socket_dir, log=self._log)
+        self._socket_dir = self._log = None
         if self._handover is not None:
             with state_lock("handover"):
                 self._handover.give_back()

@@ -13,7 +13,6 @@ even killed with SIGKILL (the kernel then closes the lease connection).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 from .base import CommandResult, SandboxConfig, SandboxError
 from .client import (
     EXIT_WAIT_SECONDS, SOCKET_NAME, ExecutorClient, ExecutorLog, explain_process_stop,
-    make_private_dir,
+    discard_executor_files, make_private_dir,
 )
 
 EXECUTOR = str(Path(__file__).resolve().parent / "executor.py")
@@ -81,12 +80,8 @@ class HostSandbox:
                 self._process.kill()
                 self._process.wait()
             self._process = None
-        if self._socket_dir is not None:
-            shutil.rmtree(self._socket_dir, ignore_errors=True)
-            self._socket_dir = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        discard_executor_files(self._socket_dir, log=self._log)
+        self._socket_dir = self._log = None
 
     def __enter__(self):
         self.start()
