@@ -8,7 +8,7 @@ import pytest
 
 from runtime import Session
 from runtime.errors import RunError
-from runtime.evaluate import compare, evaluate, explain, show
+from runtime.evaluate import compare, evaluate, show
 from tisslang import ast
 
 

@@ -20,7 +20,7 @@ from runtime.sandbox import docker as docker_backend
 from runtime.sandbox.docker import LABEL, RUN_ID_LABEL
 from runtime.sandbox.image import BUILD_COMMAND, LOCAL_IMAGE
 
-from .conftest import make_sandbox, processes_with, require_backend, wait_for
+from .conftest import make_sandbox, processes_with, wait_for
 
 
 def _containers(client, run_id):

@@ -17,7 +17,6 @@ import pytest
 
 from runtime.sandbox.image import LOCAL_IMAGE_ENV, SANDBOX_UID, is_current
 
-from .conftest import require_backend
 
 TISS = [sys.executable, "-m", "runtime.cli"]
 QUICK_PLAN = 'TASK "quick"\n\nRUN "echo ran > ran.txt"\n'
