@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "runtime.plan_cli",    # plan
     "runtime.repl_cli",    # repl
     "runtime.sandbox.cli", # sandbox (image build, status)
+    "runtime.kb_cli",      # kb add|search|list|remove|stats
     "model.cli",           # model train|generate|eval|gradcheck
     "model.tokenizer_cli", # tokenizer train
 ]
