@@ -17,6 +17,7 @@ import sys
 COMMAND_MODULES = [
     "tisslang.cli",        # check, fmt, parse
     "runtime.run_cli",     # run, resume, runs, log
+    "runtime.report_cli",  # report, ui
     "runtime.plan_cli",    # plan
     "runtime.repl_cli",    # repl
     "runtime.sandbox.cli", # sandbox (image build, status)

@@ -168,6 +168,14 @@ def show(value: Any, limit: int = 200) -> str:
 def explain(condition: ast.Expr, env) -> str:
     """``X == 0 failed: X was 1; STDERR: …`` — the condition and the actual
     value of every variable and file it looked at."""
+    seen = observed(condition, env)
+    text = f"{describe(condition)} failed"
+    return text + (": " + "; ".join(seen) if seen else "")
+
+
+def observed(condition: ast.Expr, env) -> list[str]:
+    """``["X was 1", "STDERR: …"]``: what a condition looked at, as a failure
+    report says it and as the run report shows a passed ASSERT."""
     seen: list[str] = []
     for ref in _operands(condition):
         try:
@@ -179,8 +187,7 @@ def explain(condition: ast.Expr, env) -> str:
         stderr = _stderr_of(ref, env)
         if stderr:
             seen.append(f"STDERR: {stderr}")
-    text = f"{describe(condition)} failed"
-    return text + (": " + "; ".join(dict.fromkeys(seen)) if seen else "")
+    return list(dict.fromkeys(seen))
 
 
 def _operands(expr: ast.Expr):

@@ -26,7 +26,7 @@ from tisslang.parser import parse_duration
 from . import cost
 from .budget import Budget
 from .errors import AssertionFailed, Interrupted, ParallelFailed, Paused, Rejected, RunError, Stop
-from .evaluate import evaluate, explain, truthy
+from .evaluate import describe, evaluate, explain, observed, truthy
 from .interpolate import render
 from .models import count_tokens, load_default_backend
 from .paths import Workspace
@@ -234,7 +234,7 @@ class Interpreter:
             self.display.command_finished(key, record)
         if result.timed_out and budget_bound:
             self.budget.check_time(line)   # the budget, not the command, ran out
-        return {"exit_code": result.exit_code, "duration": record["DURATION"]}
+        return {"command": command, "exit_code": result.exit_code, "duration": record["DURATION"]}
 
     def shell_command(self, stmt: ast.Run, ctx) -> str:
         """The command line: a quoted string or a shell heredoc as it is
@@ -261,6 +261,8 @@ class Interpreter:
     def do_assert(self, stmt: ast.Assert, key, ctx):
         if not truthy(evaluate(stmt.condition, ctx)):
             raise AssertionFailed(explain(stmt.condition, ctx), stmt.span.line)
+        # The run report (runtime/report.py) shows what a passed ASSERT saw.
+        return {"condition": describe(stmt.condition), "actual": observed(stmt.condition, ctx)}
 
     def do_var(self, stmt: ast.Var, key, ctx):
         ctx.set_var(stmt.name, evaluate(stmt.value, ctx))
@@ -333,7 +335,7 @@ class Interpreter:
             answer = Answer("approve", "resumed")
         else:
             self.commit("review_asked", key=key, line=line, kind=kind, message=message)
-            answer = self.ask(Request(kind, message, line))
+            answer = self.ask(Request(kind, message, line, key=key))
         if answer.verdict == "pause":
             self.state.set("decisions", key, "paused")
             self.commit("review_answered", checkpoint=True, key=key, verdict="pause")

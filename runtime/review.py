@@ -4,7 +4,8 @@ A reviewer is any callable ``reviewer(request) -> Answer``; the CLI builds
 one from a policy name, the REPL can pass its own that asks in its UI.
 
 Policies: ``ask`` (a prompt on the terminal), ``approve``, ``reject``,
-``pause`` (checkpoint, print how to resume, exit 75). The default is ``ask``
+``pause`` (checkpoint, print how to resume, exit 75), and for a journaled run
+``ui`` (wait for an answer given in ``tiss ui``, runtime/ui_review.py). The default is ``ask``
 when stdin is a terminal, ``pause`` otherwise.
 """
 
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 POLICIES = ("ask", "approve", "reject", "pause")
+# A run can also wait for an answer from the browser (``tiss ui``): it needs
+# the run folder, so only ``tiss run``/``tiss resume`` offer it.
+RUN_POLICIES = POLICIES + ("ui",)
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class Request:
     message: str
     line: int = 0
     options: tuple[str, ...] = ()   # for "choose"
+    key: str = ""       # the statement's key in the journal (review_asked's)
 
 
 @dataclass(frozen=True)
@@ -39,10 +44,14 @@ def default_policy() -> str:
     return "ask" if sys.stdin.isatty() else "pause"
 
 
-def make_reviewer(policy: str | Reviewer | None) -> Reviewer:
+def make_reviewer(policy: str | Reviewer | None, folder=None) -> Reviewer:
+    """``folder`` (the run's RunFolder) is needed by the ``ui`` policy only."""
     if callable(policy):
         return policy
     policy = policy or default_policy()
+    if policy == "ui" and folder is not None:
+        from .ui_review import BrowserReviewer
+        return BrowserReviewer(folder.path)
     if policy == "ask":
         return ask_on_terminal
     if policy in ("approve", "reject", "pause"):

@@ -13,7 +13,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from .review import POLICIES
+from .review import RUN_POLICIES
 from .sandbox import BACKENDS as SANDBOXES
 
 CHOOSE = ("model", "cheapest", "first", "ask")
@@ -23,7 +23,7 @@ def register(subparsers) -> None:
     run = subparsers.add_parser("run", help="run a plan")
     run.add_argument("plan", help="the .tiss file")
     _common(run)
-    run.add_argument("--review", choices=POLICIES, help="answer to REQUEST_REVIEW/PAUSE "
+    run.add_argument("--review", choices=RUN_POLICIES, help="answer to REQUEST_REVIEW/PAUSE "
                      "(default: ask on a terminal, pause otherwise)")
     run.add_argument("--choose", choices=CHOOSE, help="how CHOOSE picks an option (default: cheapest "
                      "when options have ESTIMATE_COST, else the model, else the first)")
@@ -38,7 +38,7 @@ def register(subparsers) -> None:
     verdict.add_argument("--reject", action="store_const", const="reject", dest="verdict",
                          help="reject it: the run ends as rejected")
     _common(resume, sandbox_default="the one the run started with")
-    resume.add_argument("--review", choices=POLICIES, help="policy for later reviews")
+    resume.add_argument("--review", choices=RUN_POLICIES, help="policy for later reviews")
     resume.set_defaults(func=cmd_resume, sandbox=None)
 
     runs = subparsers.add_parser("runs", help="list the runs of a workspace")
@@ -46,10 +46,11 @@ def register(subparsers) -> None:
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(func=cmd_runs)
 
-    log = subparsers.add_parser("log", help="show a run's events")
+    log = subparsers.add_parser("log", help="show a run's timeline (steps, commands, reviews, choices)")
     log.add_argument("run_id")
     log.add_argument("--workspace", default=".", help="default: the current directory")
     log.add_argument("--json", action="store_true")
+    log.add_argument("--events", action="store_true", help="every journal event, one per line")
     log.set_defaults(func=cmd_log)
 
 
@@ -129,8 +130,14 @@ def cmd_log(args) -> int:
     if args.json:
         print(json.dumps({"run_id": folder.run_id, "events": events}))
         return 0
-    for event in events:
-        print(f"{_when(event['t'])}  {describe_event(event)}")
+    if args.events:
+        for event in events:
+            print(f"{_when(event['t'])}  {describe_event(event)}")
+        return 0
+    from rich.console import Console
+
+    from .report import build_view, print_terminal
+    print_terminal(build_view(folder), Console(highlight=False))
     return 0
 
 

@@ -121,7 +121,7 @@ class Session:
         self.sandbox = LazySandbox(sandbox, self._sandbox_config)
         self.interp = Interpreter(
             state=self.state, workspace=self.workspace, journal=self.folder, sandbox=self.sandbox,
-            reviewer=make_reviewer(review), choose=choose, model=model,
+            reviewer=make_reviewer(review, self.folder), choose=choose, model=model,
             tools=installed_tools() if tools is None else tools, display=display, verdict=verdict)
         self.scope: dict[str, Any] = {}
         # A resumed session continues after the chunks it already ran.
