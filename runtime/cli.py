@@ -19,11 +19,14 @@ COMMAND_MODULES = [
     "runtime.run_cli",     # run, resume, runs, log
     "runtime.report_cli",  # report, ui
     "runtime.plan_cli",    # plan
+    "runtime.batch_cli",   # batch
     "runtime.repl_cli",    # repl
     "runtime.sandbox.cli", # sandbox (image build, status)
     "runtime.kb_cli",      # kb add|search|list|remove|stats
     "model.cli",           # model train|generate|eval|gradcheck
     "model.tokenizer_cli", # tokenizer train
+    "model.serve_cli",     # serve
+    "runtime.config_cli",  # config show
 ]
 
 
