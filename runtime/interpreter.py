@@ -33,6 +33,7 @@ from .paths import Workspace
 from .review import Answer, Request
 from .sandbox.base import SandboxError
 from .state import PER_BRANCH, State, branch_name
+from .tool_context import call_tool, registry_for
 
 # What LAST_RUN & co. read as before anything set them (the checker treats
 # them as always defined): empty records, so "{{LAST_RUN.STDERR}}" in a first
@@ -92,7 +93,7 @@ class Interpreter:
         self.reviewer = reviewer            # also answers "choose" requests (--choose ask)
         self.choose_policy = choose
         self._model = model
-        self.tools = tools or {}
+        self.tools = registry_for(tools or {})
         self.display = display
         self.verdict = verdict              # --approve / --reject given to `tiss resume`
         self.budget = Budget(state)
@@ -305,24 +306,14 @@ class Interpreter:
             ctx.set_var(stmt.into, value)
 
     def do_call(self, stmt: ast.Call, key, ctx):
-        line = stmt.span.line
-        tool = self.tools.get(stmt.tool)
-        if tool is None:
-            known = ", ".join(sorted(self.tools)) or "none: no tool plugins are installed yet"
-            raise RunError(f"unknown tool {stmt.tool!r} (registered tools: {known})", line,
-                           hint="tools come from installed plugins (entry point group 'tisslang.tools') "
-                                "or from Session(tools={...}); check the name")
+        """The tool from the run's registry (runtime/tool_context.py), its
+        arguments validated against its schema; journaled with its source."""
         args = evaluate(stmt.args, ctx)
-        self.budget.charge("API_CALLS", 1, line)
-        try:
-            result = tool(**args)
-        except (TypeError, ValueError) as exc:
-            raise RunError(f"tool {stmt.tool!r} refused its arguments: {exc}", line) from None
-        except Exception as exc:   # a plugin's failure is the step's failure, not a crash
-            raise RunError(f"tool {stmt.tool!r} failed: {type(exc).__name__}: {exc}", line) from None
+        result = call_tool(self, stmt.tool, args, key, stmt.span.line, ctx)
         ctx.set_var("LAST_CALL", result)
         if stmt.into:
             ctx.set_var(stmt.into, result)
+        return {"tool": stmt.tool, "source": self.tools[stmt.tool].source}
 
     def do_review(self, stmt, key, ctx):
         kind = "review" if type(stmt) is ast.RequestReview else "pause"

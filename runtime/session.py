@@ -26,6 +26,7 @@ from .interpreter import Context, Interpreter
 from .journal import RunFolder, writer
 from .review import make_reviewer
 from .state import State
+from .tool_context import registry_for
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "rejected": 3, "paused": 75, "interrupted": 130}
 RESUMABLE = ("paused", "interrupted", "crashed")
@@ -122,7 +123,7 @@ class Session:
         self.interp = Interpreter(
             state=self.state, workspace=self.workspace, journal=self.folder, sandbox=self.sandbox,
             reviewer=make_reviewer(review, self.folder), choose=choose, model=model,
-            tools=installed_tools() if tools is None else tools, display=display, verdict=verdict)
+            tools=registry_for(tools, self.workspace), display=display, verdict=verdict)
         self.scope: dict[str, Any] = {}
         # A resumed session continues after the chunks it already ran.
         self._chunks = 1 + max((int(k[1:-1]) for k in self.state.sections["progress"]
@@ -329,13 +330,7 @@ def resume_run(run_id: str, workspace: str | Path = ".", *, verdict: str | None 
         return session.run_program(program, event="run_resumed")
 
 
-# --- neighbours: tools and user configuration ------------------------------------
-
-
-def installed_tools() -> dict:
-    """Tools from installed plugins (entry point group ``tisslang.tools``)."""
-    from importlib.metadata import entry_points
-    return {point.name: point.load() for point in entry_points(group="tisslang.tools")}
+# --- neighbours: user configuration -------------------------------------------------
 
 
 def sandbox_settings():
