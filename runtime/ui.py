@@ -309,6 +309,7 @@ def serve(workspace: Path, port: int) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((HOST, port))
+        sock.listen(128)   # before the URL is printed: a client may connect at once
     except OSError as exc:
         sock.close()
         print(f"error: cannot listen on {HOST}:{port}: {exc.strerror}\n"
