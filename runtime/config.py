@@ -110,6 +110,16 @@ def load_config(path: Path | str | None = None) -> UserConfig:
             raise ConfigError(f"{path}: configuration file not found",
                               hint=f"create it, or unset ${CONFIG_ENV}")
         return UserConfig()
+    data = read_yaml(path)
+    return UserConfig(sandbox=_sandbox_settings(data.get("sandbox") or {}, path),
+                      journal=_journal_settings(data.get("journal") or {}, path),
+                      model=_model_settings(data.get("model") or {}, path),
+                      path=path, raw=data)
+
+
+def read_yaml(path: Path) -> dict:
+    """A configuration file (this one, a workspace's tiss.yaml) as a mapping
+    of sections; ConfigError says where it is wrong."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -121,11 +131,8 @@ def load_config(path: Path | str | None = None) -> UserConfig:
         raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections",
-                          hint="start with `sandbox:`")
-    return UserConfig(sandbox=_sandbox_settings(data.get("sandbox") or {}, path),
-                      journal=_journal_settings(data.get("journal") or {}, path),
-                      model=_model_settings(data.get("model") or {}, path),
-                      path=path, raw=data)
+                          hint="start with a section name, e.g. `sandbox:`")
+    return data
 
 
 def load_for_run() -> UserConfig:

@@ -285,6 +285,10 @@ class Interpreter:
         line = stmt.span.line
         prompt = ctx.render(stmt.prompt)
         model = self.model
+        sources = None
+        if ctx.scope.get("knowledge") is not None:   # @knowledge: passages before the prompt
+            from .knowledge_prompt import ground
+            prompt, sources = ground(prompt, self.workspace, ctx.scope["knowledge"], line, model)
         self.budget.charge("API_CALLS", 1, line)
         self.budget.ensure_left("TOKEN_COUNT", line)
         try:
@@ -304,6 +308,7 @@ class Interpreter:
         ctx.set_var("LAST_PROMPT", value)
         if stmt.into:
             ctx.set_var(stmt.into, value)
+        return {"knowledge": sources} if sources is not None else None
 
     def do_call(self, stmt: ast.Call, key, ctx):
         """The tool from the run's registry (runtime/tool_context.py), its

@@ -36,14 +36,14 @@ from __future__ import annotations
 import heapq
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Union
 
 from . import ast as A
 from .errors import Diagnostic
 from .hints import did_you_mean
-from .paths import path_problem
+from .paths import KNOWLEDGE_NAME, KNOWLEDGE_NAME_HINT, path_problem
 from .parser import parse_duration
 
 ALWAYS_DEFINED = frozenset({"LAST_RUN", "LAST_PROMPT", "LAST_REVIEW", "LAST_COST", "BUDGET"})
@@ -60,7 +60,7 @@ BUILTIN_FIELDS = {
     "LAST_REVIEW": ("VERDICT", "COMMENT", "MESSAGE"),
 }
 KNOWN_DIRECTIVES = ("persona", "output", "language", "timeout", "image", "env",
-                    "max_output", "network")
+                    "max_output", "network", "knowledge")
 
 # How many name comparisons did-you-mean hints may cost in one check
 # (see suggest_variable).
@@ -77,7 +77,10 @@ def check(program: A.Program, *, source: str | None = None,
 
     ``source`` (optional) fills each diagnostic's source line for the caret
     display. ``tools`` (optional) is the set of registered tool names; when
-    given, a CALL of any other name is an error.
+    given, a CALL of any other name is an error. When ``tools`` maps names to
+    objects with ``check_arguments(dict)`` (the registry's Tools: passed in,
+    as tisslang imports nothing of the tools layer), a CALL whose arguments
+    are all constants is checked against the tool's schema too.
     """
     checker = _Checker(program.path, tools)
     checker.check_program(program)
@@ -358,9 +361,21 @@ class _Checker:
             guess = did_you_mean(stmt.tool, self.tools)
             self.report(stmt.span, f"unknown tool '{stmt.tool}'",
                         hint=f"did you mean {guess}?" if guess else _known_tools(self.tools))
+        elif isinstance(self.tools, Mapping):
+            self.check_tool_arguments(stmt)
         self.use_expr(stmt.args, flow, stmt.span)
         flow.set(LAST_CALL)
         self.assign(stmt.into, flow, stmt.span)
+
+    def check_tool_arguments(self, stmt: A.Call) -> None:
+        checker = getattr(self.tools[stmt.tool], "check_arguments", None)
+        arguments = _constant(stmt.args)
+        if checker is None or arguments is _NOT_CONSTANT:
+            return
+        try:
+            checker(arguments)
+        except Exception as exc:   # the tool's own message: argument, expected, got
+            self.report(stmt.span, str(exc), hint=getattr(exc, "hint", None))
 
     def stmt_Var(self, stmt: A.Var, flow: _Flow) -> None:
         self.use_expr(stmt.value, flow, stmt.span)
@@ -417,7 +432,9 @@ class _Checker:
         elif stmt.name == "max_output" and isinstance(value, A.Literal):
             if not (type(value.value) is int and value.value > 0):
                 self.report(where, "@max_output needs a size such as \"64KB\" or a number of bytes")
-        elif stmt.name in ("persona", "language", "image", "output", "network", "max_output") \
+        elif stmt.name == "knowledge" and text is not None and not KNOWLEDGE_NAME.fullmatch(text):
+            self.report(where, f'invalid knowledge base name "{text}" for @knowledge', hint=KNOWLEDGE_NAME_HINT)
+        elif stmt.name in ("persona", "language", "image", "output", "network", "max_output", "knowledge") \
                 and not isinstance(value, A.Template):
             self.report(where, f"@{stmt.name} needs a quoted string")
 
@@ -592,6 +609,25 @@ class _Checker:
 
 # One entry per statement kind, as the interpreter's HANDLERS and cost.ESTIMATES.
 CHECKS = {kind: getattr(_Checker, "stmt_" + kind.__name__) for kind in A.STATEMENTS}
+
+
+_NOT_CONSTANT = object()
+
+
+def _constant(expr):
+    """The value of an expression made only of literals, or _NOT_CONSTANT."""
+    if isinstance(expr, A.Literal):
+        return expr.value
+    if isinstance(expr, A.Template):
+        parts = [p.value for p in expr.parts if isinstance(p, A.Text)]
+        return "".join(parts) if len(parts) == len(expr.parts) else _NOT_CONSTANT
+    if isinstance(expr, A.ListExpr):
+        items = [_constant(item) for item in expr.items]
+        return _NOT_CONSTANT if any(i is _NOT_CONSTANT for i in items) else items
+    if isinstance(expr, A.ObjectExpr):
+        entries = {key: _constant(value) for key, value in expr.entries}
+        return _NOT_CONSTANT if any(v is _NOT_CONSTANT for v in entries.values()) else entries
+    return _NOT_CONSTANT
 
 
 def _known_tools(tools: Collection[str], shown: int = 10) -> str:

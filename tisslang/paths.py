@@ -5,9 +5,15 @@ path, before it also resolves symlinks on the real filesystem)."""
 from __future__ import annotations
 
 import posixpath
+import re
 
 # The run folder in every workspace (docs/runtime.md, "The run folder and resume"), never a plan's file.
 RUN_FOLDER = ".tiss"
+
+# A knowledge base's name (@knowledge "name", tiss kb --kb NAME): the name of a
+# file in the workspace's .tiss/kb/, never a path (docs/knowledge.md).
+KNOWLEDGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+KNOWLEDGE_NAME_HINT = "use letters, digits, '-', '_' or '.', starting with a letter or digit"
 
 RELATIVE_HINT = 'write it relative to the workspace root, e.g. "out/report.txt"'
 

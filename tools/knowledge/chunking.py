@@ -213,9 +213,11 @@ def _pack(lines: list[str], section: Section, config: ChunkConfig) -> list[Chunk
         if end >= section.end:
             break
         next_start = _skip_blank(lines, end, section.end)
+        if next_start >= section.end:
+            break
         # overlap, but always move on by at least half a chunk
-        start = max(next_start - config.overlap, (start + end + 1) // 2) if next_start < section.end \
-            else section.end
+        start = _skip_blank(lines, max(_back(lines, next_start, config.overlap), (start + end + 1) // 2),
+                            section.end)
     return chunks
 
 
@@ -235,6 +237,14 @@ def _chunk_end(lines: list[str], start: int, stop: int, max_chars: int) -> int:
     if end >= stop:
         return stop
     return best_break or end
+
+
+def _back(lines: list[str], i: int, count: int) -> int:
+    """The line ``count`` non-blank lines before line ``i``."""
+    while count and i > 0:
+        i -= 1
+        count -= bool(lines[i].strip())
+    return _skip_blank(lines, i, len(lines))
 
 
 def _skip_blank(lines: list[str], i: int, stop: int) -> int:

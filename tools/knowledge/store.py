@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Protocol, Sequence
 
+from tisslang.paths import KNOWLEDGE_NAME, KNOWLEDGE_NAME_HINT
+
 from .chunking import Chunk, ChunkConfig, chunk_text
 
 SCHEMA_VERSION = 1
@@ -521,9 +523,8 @@ def match_expression(query: str) -> str:
 
 def base_path(workspace, name: str = "default") -> Path:
     """Where the base called ``name`` lives: the workspace's ``.tiss/kb/``."""
-    if not _NAME.fullmatch(name or ""):
-        raise KnowledgeError(f"invalid knowledge base name {name!r}",
-                             "use letters, digits, '-', '_' or '.', starting with a letter or digit")
+    if not KNOWLEDGE_NAME.fullmatch(name or ""):
+        raise KnowledgeError(f"invalid knowledge base name {name!r}", KNOWLEDGE_NAME_HINT)
     return Path(workspace) / ".tiss" / "kb" / f"{name}.sqlite"
 
 
@@ -612,4 +613,3 @@ def _kb_flag(name: str | None) -> str:
 
 
 _WORD = re.compile(r"\w+")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
