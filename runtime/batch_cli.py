@@ -73,7 +73,7 @@ def cmd_batch(args) -> int:
     try:
         if args.ray:
             from .batch_ray import run_ray
-            run_ray(args.ray, tasks, progress, retries, cpus=args.workers)
+            run_ray(args.ray, tasks, progress, retries)
         else:
             from .batch_pool import run_local
             run_local(tasks, workers, progress, retries)

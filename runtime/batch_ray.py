@@ -19,6 +19,7 @@ import io
 import os
 import shutil
 import socket
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -45,6 +46,13 @@ def run_ray(address: str, tasks: list[Task], events: Events, retries: int, cpus:
     """Run ``tasks`` on the Ray cluster at ``address`` (``local`` starts one on
     this machine for the batch and stops it after) and bring each job's folder back."""
     ray = import_ray()
+    # Ray's driver prints what its nodes report (a worker that died …) on
+    # stdout, which belongs to --json: send it to stderr
+    with contextlib.redirect_stdout(sys.stderr):
+        return _run(ray, address, tasks, events, retries, cpus)
+
+
+def _run(ray, address: str, tasks: list[Task], events: Events, retries: int, cpus: int | None) -> list[dict]:
     temp = _connect(ray, address, cpus)
     refs: dict = {}
     results: list[dict] = []
