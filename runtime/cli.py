@@ -25,6 +25,8 @@ COMMAND_MODULES = [
     "runtime.kb_cli",      # kb add|search|list|remove|stats
     "model.cli",           # model train|generate|eval|gradcheck
     "model.tokenizer_cli", # tokenizer train
+    "model.serve_cli",     # serve
+    "runtime.config_cli",  # config show
 ]
 
 

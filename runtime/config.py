@@ -18,8 +18,11 @@ Example::
     model:
       backend: tisslm        # a name in the entry-point group tisslang.backends
       path: ~/tisslm         # tisslm: a model directory (`tiss model train --out`)
-                             # other keys go to the backend (runtime/models.py)
+                             # other keys go to the backend (runtime/models.py);
+                             # backend: openai takes base_url, model, api_key_env, …
+                             # (runtime/openai_backend.py)
 
+The ``TISS_MODEL_*`` variables of ``MODEL_ENV`` override ``model:`` keys.
 Other sections are kept in ``UserConfig.raw`` for the areas that read them.
 """
 
@@ -38,6 +41,11 @@ from .sandbox import BACKENDS
 from .sandbox.base import DEFAULT_MAX_OUTPUT, SandboxConfig
 
 CONFIG_ENV = "TISS_CONFIG"
+# Environment variables that choose the model without editing a file; each
+# wins over its key in `model:` (`tiss config show` says which one did).
+MODEL_ENV = {"TISS_MODEL_BACKEND": "backend", "TISS_MODEL_PATH": "path",
+             "TISS_MODEL_BASE_URL": "base_url", "TISS_MODEL_NAME": "model",
+             "TISS_MODEL_API_KEY_ENV": "api_key_env"}
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMG]?)B?\s*$", re.IGNORECASE)
 
 
@@ -82,6 +90,7 @@ class JournalSettings:
 class ModelSettings:
     backend: str = "tisslm"
     options: dict = field(default_factory=dict)  # the rest of `model:`, for the backend
+    sources: dict = field(default_factory=dict)  # key -> the file or $VARIABLE it came from
 
 
 @dataclass
@@ -109,12 +118,26 @@ def load_config(path: Path | str | None = None) -> UserConfig:
         if explicit:
             raise ConfigError(f"{path}: configuration file not found",
                               hint=f"create it, or unset ${CONFIG_ENV}")
-        return UserConfig()
+        return _with_environment(UserConfig())
     data = read_yaml(path)
-    return UserConfig(sandbox=_sandbox_settings(data.get("sandbox") or {}, path),
-                      journal=_journal_settings(data.get("journal") or {}, path),
-                      model=_model_settings(data.get("model") or {}, path),
-                      path=path, raw=data)
+    return _with_environment(UserConfig(sandbox=_sandbox_settings(data.get("sandbox") or {}, path),
+                                        journal=_journal_settings(data.get("journal") or {}, path),
+                                        model=_model_settings(data.get("model") or {}, path),
+                                        path=path, raw=data))
+
+
+def _with_environment(config: UserConfig) -> UserConfig:
+    """The ``MODEL_ENV`` variables that are set win over the file's ``model:`` keys."""
+    for variable, key in MODEL_ENV.items():
+        value = os.environ.get(variable, "").strip()
+        if not value:
+            continue
+        if key == "backend":
+            config.model.backend = value
+        else:
+            config.model.options[key] = value
+        config.model.sources[key] = f"${variable}"
+    return config
 
 
 def read_yaml(path: Path) -> dict:
@@ -168,7 +191,7 @@ def _model_settings(section, path: Path) -> ModelSettings:
                           hint="e.g. tisslm (the embedded model)")
     if isinstance(options.get("path"), str):  # relative to the file that names it
         options["path"] = str(path.parent / Path(options["path"]).expanduser())
-    return ModelSettings(backend=backend, options=options)
+    return ModelSettings(backend=backend, options=options, sources={key: str(path) for key in section})
 
 
 def _sandbox_settings(section, path: Path) -> SandboxSettings:

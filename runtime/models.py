@@ -28,7 +28,8 @@ from .errors import RunError
 
 GROUP = "tisslang.backends"
 DEFAULT_BACKEND = "tisslm"
-BUILT_IN = {"tisslm": EntryPoint("tisslm", "model.backend:load_backend", GROUP)}
+BUILT_IN = {"tisslm": EntryPoint("tisslm", "model.backend:load_backend", GROUP),
+            "openai": EntryPoint("openai", "runtime.openai_backend:load_backend", GROUP)}
 
 
 class ModelBackend(Protocol):
