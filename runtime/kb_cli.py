@@ -11,6 +11,8 @@ import json
 import sys
 import time
 
+from tools.knowledge import ChunkConfig, KnowledgeError, base_names, base_path, open_base
+
 PROGRESS_MIN_BYTES = 1 << 20   # smaller jobs finish before a bar is worth drawing
 
 
@@ -62,12 +64,11 @@ def _help(parser) -> int:
 
 
 def cmd_add(args) -> int:
-    from tools.knowledge import ChunkConfig, KnowledgeError, base_path, open_base
 
     try:
         config = None
         if args.chunk_size is not None or args.overlap is not None:
-            config = _chunk_config(args, ChunkConfig)
+            config = _chunk_config(args)
         existed = base_path(args.workspace, args.kb).exists()
         embedder = _embedder() if args.dense else None
         with open_base(args.workspace, args.kb, create=True, config=config) as base:
@@ -91,7 +92,7 @@ def cmd_add(args) -> int:
     return 1 if report.unreadable or report.missing else 0
 
 
-def _chunk_config(args, ChunkConfig):
+def _chunk_config(args) -> ChunkConfig:
     defaults = ChunkConfig()
     return ChunkConfig(args.chunk_size if args.chunk_size is not None else defaults.max_chars,
                        args.overlap if args.overlap is not None else defaults.overlap)
@@ -115,7 +116,6 @@ def _print_add(report, args, seconds: float) -> None:
 
 
 def cmd_search(args) -> int:
-    from tools.knowledge import KnowledgeError, open_base
 
     try:
         with open_base(args.workspace, args.kb) as base:
@@ -137,7 +137,6 @@ def cmd_search(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from tools.knowledge import KnowledgeError, open_base
 
     try:
         with open_base(args.workspace, args.kb) as base:
@@ -155,7 +154,6 @@ def cmd_list(args) -> int:
 
 
 def cmd_remove(args) -> int:
-    from tools.knowledge import KnowledgeError, open_base
 
     try:
         with open_base(args.workspace, args.kb) as base:
@@ -172,7 +170,6 @@ def cmd_remove(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    from tools.knowledge import KnowledgeError, base_names, open_base
 
     try:
         with open_base(args.workspace, args.kb) as base:

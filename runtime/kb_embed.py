@@ -15,6 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
+from model.checkpoint import WEIGHTS, load_model, load_model_tokenizer
+from model.threads import one_blas_thread
 from tools.knowledge import KnowledgeError
 
 
@@ -27,14 +29,10 @@ class TissLMEmbedder:
 
     @classmethod
     def from_directory(cls, path, max_tokens: int | None = None) -> "TissLMEmbedder":
-        from model.checkpoint import load_model, load_model_tokenizer
-
         model, directory = load_model(path)
         return cls(model, load_model_tokenizer(directory), _model_name(Path(directory)), max_tokens)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        from model.threads import one_blas_thread
-
         net = self.model.net
         rows = np.zeros((len(texts), self.model.cfg.d_model), dtype=np.float32)
         with one_blas_thread():
@@ -65,8 +63,6 @@ def default_embedder(config=None) -> TissLMEmbedder:
 
 def _model_name(directory: Path) -> str:
     """Names the weights, so vectors are never compared across models."""
-    from model.checkpoint import WEIGHTS
-
     weights = directory / WEIGHTS
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else directory.name
     return f"tisslm:{digest}"

@@ -45,6 +45,11 @@ class ToolFiles:
     def __init__(self, files, line: int):
         self.files, self.line = files, line
 
+    @property
+    def root(self):
+        """The workspace folder (search_knowledge finds .tiss/kb/ there)."""
+        return self.files.root
+
     def read(self, name: str) -> str:
         return self.files.read(name, self.line)
 

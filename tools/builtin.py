@@ -9,6 +9,7 @@ import re
 
 from .context import ToolContext
 from .errors import ToolError
+from .knowledge.tool import search_knowledge
 from .registry import tool
 
 MAX_MATCHES = 200
@@ -119,4 +120,5 @@ def final_answer(answer: str, context: ToolContext) -> str:
     return answer
 
 
-BUILTINS = (shell, read_file, write_file, list_files, search_files, run_plan, final_answer)
+BUILTINS = (shell, read_file, write_file, list_files, search_files, run_plan, final_answer,
+            search_knowledge)

@@ -4,6 +4,10 @@ directive; a missing base fails the step with one clear error."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from tisslang import parse
 from tisslang.checker import check
 from tools.knowledge import open_base
@@ -71,3 +75,28 @@ def test_the_checker_knows_the_directive_and_its_name_rule():
     assert messages('@knowledge "../etc"\nLOG "x"\n') == [
         ("error", 'invalid knowledge base name "../etc" for @knowledge')]
     assert messages('@knowledge 3\nLOG "x"\n') == [("error", "@knowledge needs a quoted string")]
+
+
+def test_call_search_knowledge_returns_cited_passages(run):
+    make_base(run.workspace)
+    outcome = run('''
+        CALL search_knowledge {query: "what colour is the theme", k: 2, kb: "docs"} INTO hits
+        WRITE "hits.json" "{{hits | json}}"
+        ''')
+    assert outcome.status == "succeeded", outcome.error
+    hits = json.loads((run.workspace / "hits.json").read_text())
+    assert hits[0]["source"] == "guide.md:9-11"
+    assert hits[0]["heading"] == "Guide > Colours" and "teal" in hits[0]["text"]
+    assert len(hits) == 1          # k is a limit: no other passage mentions these words
+
+
+@pytest.mark.parametrize("arguments, words", [
+    ('{query: "x", kb: "nothere"}', "no knowledge base 'nothere'"),
+    ('{query: "x", k: 0}', "'k' must be between 1 and 50"),
+    ('{query: "x", kb: "../up"}', "invalid knowledge base name"),
+])
+def test_call_search_knowledge_refusals_fail_the_step_clearly(run, arguments, words):
+    make_base(run.workspace, "default")
+    outcome = run(f"CALL search_knowledge {arguments}\n")
+    assert outcome.status == "failed"
+    assert words in outcome.error
