@@ -91,11 +91,18 @@ def stdlib_files() -> list[Path]:
     return files
 
 
-def corpus_files(sources: list[str]) -> list[Path]:
-    """Expand corpus names, files and directories (all ``*.txt``/``*.py`` inside) to files."""
+def corpus_files(sources: list[str], generated_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Expand corpus names, files and directories (all ``*.txt``/``*.py`` inside) to files.
+
+    ``generate:MODULE:FUNCTION`` is a corpus written by a generator: the
+    function is called with ``generated_dir`` and returns the files it wrote
+    (the planner's corpus comes from runtime/planner_corpus.py this way, so
+    model/ never imports it by name)."""
     files: list[Path] = []
     for source in sources:
-        if source == "shakespeare":
+        if source.startswith("generate:"):
+            files += _generated(source, generated_dir)
+        elif source == "shakespeare":
             files += shakespeare_files()
         elif source == "stdlib":
             files += stdlib_files()
@@ -116,6 +123,19 @@ def corpus_files(sources: list[str]) -> list[Path]:
     if not files:
         raise DataError("no corpus given\nhint: --corpus shakespeare, --corpus stdlib or a path")
     return files
+
+
+def _generated(source: str, out_dir) -> list[Path]:
+    module_name, _, function = source[len("generate:"):].partition(":")
+    if not module_name or not function or out_dir is None:
+        raise DataError(f"corpus {source!r}: write it as generate:MODULE:FUNCTION "
+                        "(a function called with a folder, returning the files it wrote)")
+    try:
+        generator = getattr(importlib.import_module(module_name), function)
+    except (ImportError, AttributeError) as exc:
+        raise DataError(f"corpus {source!r}: cannot load the generator: {exc}") from None
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return [Path(p) for p in generator(Path(out_dir))]
 
 
 # --- token files ------------------------------------------------------------

@@ -72,6 +72,13 @@ def prompt_for(goal: str, failed: str | None = None, problems: list[Diagnostic] 
     return "\n".join(lines)
 
 
+def with_header(goal: str, body: str) -> str:
+    """A whole plan: the TASK line, built from the goal (never by the model),
+    then the model's statements."""
+    title = " ".join(goal.split()).replace("\\", "\\\\").replace('"', '\\"').replace("{{", "\\u{7B}{")
+    return f'TASK "{title}"\n\n{body}'
+
+
 def plan(goal: str, backend, *, repair: int = DEFAULT_REPAIRS, max_tokens: int = MAX_TOKENS,
          constrain: bool = True) -> PlanResult:
     """A plan for ``goal`` from ``backend`` that parses and checks; raises
