@@ -222,3 +222,27 @@ def test_ctrl_c_then_resume_finishes_the_batch_without_rerunning_finished_jobs(t
     second = json.loads(out)
     assert second["summary"]["ran"] == 1 and second["summary"]["by_status"] == {"succeeded": 2}
     assert (tmp_path / "q").read_text() == "quick\n" and (tmp_path / "counter").read_text() == "ran\n"
+
+
+def test_a_goal_is_planned_by_the_model_and_runs_once_approved(tmp_path, capsys, monkeypatch, bpe_model_dir):
+    """mode "plan": the real (tiny) TissLM writes a checked plan, kept in
+    planned.tiss; like tiss plan --run it waits for review, then runs."""
+    from runtime.config import CONFIG_ENV
+    (tmp_path / "config.yaml").write_text(f"model:\n  path: {bpe_model_dir}\n")
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "config.yaml"))
+    (tmp_path / "jobs.jsonl").write_text('{"id": "g1", "goal": "make a file"}\n'
+                                         '{"id": "g2", "goal": "make a file", "review": "approve", "sandbox": "auto"}\n')
+    code, out = batch_json(tmp_path, str(tmp_path / "jobs.jsonl"), capsys=capsys)
+    jobs = {j["job"]: j for j in out["jobs"]}
+    assert jobs["g1"]["status"] == "paused" and jobs["g2"]["status"] in ("succeeded", "failed"), jobs
+    folder = Path(out["folder"])
+    (ran,) = list_runs(folder / "g2" / "workspace")     # the approved plan ran, in an isolated sandbox
+    assert (ran.path / "plan.tiss").read_text() == (folder / "g2" / "planned.tiss").read_text()
+    import tisslang
+    from runtime.session import check_program
+    planned = (folder / "g1" / "planned.tiss").read_text()
+    assert not [d for d in check_program(tisslang.parse(planned)) if d.severity == "error"]
+    assert tiss(["batch", "--resume", out["batch_id"], "--reject", "--out", str(tmp_path / "out")]) == 1   # rejected
+    capsys.readouterr()
+    assert json.loads((folder / "g1" / "result.json").read_text())["status"] == "rejected"
+    assert not (folder / "g1" / "workspace").exists()     # nothing ran
