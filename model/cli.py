@@ -1,4 +1,4 @@
-"""``tiss model train|generate|eval|gradcheck``: TissLM from the shell.
+"""``tiss model train|generate|eval|gradcheck|plot|attention``: TissLM from the shell.
 
     tiss model train --corpus shakespeare --out runs/shakespeare --steps 2000
     tiss model train --config tisslm.yaml --out runs/big          (YAML: model:, train:, corpus:, tokenizer:)
@@ -7,6 +7,8 @@
     tiss model generate --model runs/plans "" --constrain tisslang   (a whole TissLang plan)
     tiss model eval --model runs/shakespeare held_out.txt
     tiss model gradcheck
+    tiss model plot runs/shakespeare                     (redraw runs/shakespeare/curves.png)
+    tiss model attention --model runs/shakespeare "ROMEO:" -o attn.png
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def register(subparsers, constraints: dict | None = None) -> None:
     _add_generate(actions, constraints or {})
     _add_eval(actions)
     _add_gradcheck(actions)
+    from model.plot_cli import add_commands   # plot, attention (matplotlib only when drawing)
+    add_commands(actions, _guarded)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -195,7 +199,8 @@ def _train(args) -> int:
     (args.out / RUN_FILE).write_text(json.dumps(settings, indent=1))
 
     result = train(model_config, train_config, args.out, tokenizer_path=settings["tokenizer"],
-                   resume=args.resume, stop_at=args.stop_at, progress=not args.quiet)
+                   resume=args.resume, stop_at=args.stop_at, progress=not args.quiet,
+                   plot=True)   # OUT/curves.png at each evaluation
     if args.json:
         print(json.dumps(result))
     else:

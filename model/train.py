@@ -14,6 +14,7 @@ A run directory (``--out``) holds::
 
     tokens.bin, tokens.json   the encoded corpus (memory-mapped while training)
     log.jsonl                 one JSON object per line: start, train, eval, checkpoint, done
+    curves.png                the loss curves, redrawn at each evaluation when ``plot`` (model/plot.py)
     LATEST, checkpoints/      see model/checkpoint.py
 """
 
@@ -200,6 +201,17 @@ class JsonLog:
 # --- the loop -----------------------------------------------------------------
 
 
+def draw_curves(out_dir: Path) -> str | None:
+    """Redraw curves.png; returns why it could not be drawn (None when it
+    was). Training goes on whatever happens to the picture."""
+    try:
+        from model.plot import plot_curves
+        plot_curves(out_dir)
+    except Exception as exc:   # no matplotlib, a full disk, a font problem: never stop training
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return None
+
+
 def train_step(model, optimizer, sampler: BatchSampler, config: TrainConfig,
                lr: float, rng: np.random.Generator) -> tuple[float, float]:
     """One optimizer step over ``grad_accum`` micro-batches; returns (mean loss, grad norm)."""
@@ -230,12 +242,14 @@ def _global_norm(grads: dict) -> float:
 
 def train(model_config: ModelConfig, config: TrainConfig, out_dir, *,
           tokens_path=None, tokenizer_path=None, resume: bool = False,
-          stop_at: int | None = None, progress: bool = True, stream=sys.stderr) -> dict:
+          stop_at: int | None = None, progress: bool = True, stream=sys.stderr,
+          plot: bool = False) -> dict:
     """Train on the token file (default ``OUT/tokens.bin``); return the final figures.
 
     ``resume`` continues from ``OUT/LATEST`` when there is one. ``stop_at``
     ends this session after that step (with a checkpoint) without changing the
-    schedule, which is planned for ``config.steps``.
+    schedule, which is planned for ``config.steps``. ``plot`` redraws
+    ``OUT/curves.png`` at each evaluation; a drawing that fails is noted, never fatal.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -273,8 +287,14 @@ def train(model_config: ModelConfig, config: TrainConfig, out_dir, *,
         log.write("eval", step=step, **result)
         bar.note(f"step {step}: val loss {figures['loss']:.4f}  "
                  f"ppl {figures['perplexity']:.2f}  bpb {figures['bits_per_byte']:.3f}")
+        problem = draw_curves(out_dir) if plot else None
+        if problem and not plot_problems:   # said once, not at every evaluation
+            bar.note(f"note: {out_dir / 'curves.png'} not drawn ({problem}); training goes on")
+        if problem:
+            plot_problems.append(problem)
         return result
 
+    plot_problems: list[str] = []
     log = JsonLog(out_dir / "log.jsonl")
     bar = Progress(config.steps, stream, config.log_every, progress)
     log.write("start", step=step, model=model_config.to_dict(), train=config.to_dict(),
