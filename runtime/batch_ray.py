@@ -53,7 +53,17 @@ def run_ray(address: str, tasks: list[Task], events: Events, retries: int, cpus:
 
 
 def _run(ray, address: str, tasks: list[Task], events: Events, retries: int, cpus: int | None) -> list[dict]:
-    temp = _connect(ray, address, cpus)
+    temp = connect(ray, address, cpus)
+    try:
+        return run_tasks(ray, tasks, events, retries)
+    finally:
+        ray.shutdown()
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def run_tasks(ray, tasks: list[Task], events: Events, retries: int) -> list[dict]:
+    """Submit every task to the connected cluster and collect them as they end."""
     refs: dict = {}
     results: list[dict] = []
     try:
@@ -70,14 +80,10 @@ def _run(ray, address: str, tasks: list[Task], events: Events, retries: int, cpu
         for ref in refs:
             ray.cancel(ref, force=True)
         raise BatchInterrupted(results) from None
-    finally:
-        ray.shutdown()
-        if temp:
-            shutil.rmtree(temp, ignore_errors=True)
     return results
 
 
-def _connect(ray, address: str, cpus: int | None) -> str | None:
+def connect(ray, address: str, cpus: int | None) -> str | None:
     """ray.init for ``address``; returns the temp dir of a local instance."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     temp = None
