@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "runtime.plan_cli",    # plan
     "runtime.batch_cli",   # batch
     "runtime.repl_cli",    # repl
+    "runtime.trust",       # trust (a workspace's tiss.yaml)
     "runtime.sandbox.cli", # sandbox (image build, status)
     "runtime.kb_cli",      # kb add|search|list|remove|stats
     "model.cli",           # model train|generate|eval|gradcheck

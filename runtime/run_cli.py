@@ -200,7 +200,9 @@ def _finish(outcome, as_json: bool) -> int:
     elif outcome.status == "paused":
         print(f"paused: {outcome.error}\nresume with: {outcome.resume_command} --approve "
               f"(or --reject)", file=out)
-    else:
+    else:   # Ctrl-C, or what stopped the run without failing it (an MCP server that died)
+        if outcome.error not in (None, "interrupted"):
+            print(f"stopped: {outcome.error}", file=out)
         print(f"interrupted; nothing completed is lost.\nresume with: {outcome.resume_command}", file=out)
     return outcome.exit_code
 

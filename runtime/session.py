@@ -26,7 +26,7 @@ from .interpreter import Context, Interpreter
 from .journal import RunFolder, writer
 from .review import make_reviewer
 from .state import State
-from .tool_context import registry_for
+from .tool_context import close_registry, registry_for
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "rejected": 3, "paused": 75, "interrupted": 130}
 RESUMABLE = ("paused", "interrupted", "crashed")
@@ -124,6 +124,7 @@ class Session:
             state=self.state, workspace=self.workspace, journal=self.folder, sandbox=self.sandbox,
             reviewer=make_reviewer(review, self.folder), choose=choose, model=model,
             tools=registry_for(tools, self.workspace), display=display, verdict=verdict)
+        self._owns_tools = tools is None      # then its MCP servers close with the session
         self.scope: dict[str, Any] = {}
         # A resumed session continues after the chunks it already ran.
         self._chunks = 1 + max((int(k[1:-1]) for k in self.state.sections["progress"]
@@ -234,6 +235,8 @@ class Session:
 
     def close(self) -> None:
         self.sandbox.close()
+        if self._owns_tools:
+            close_registry(self.interp.tools)
         if self.folder:
             self.folder.close()
 

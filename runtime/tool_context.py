@@ -11,8 +11,9 @@ from typing import Any
 import tisslang
 from tisslang.paths import RUN_FOLDER, path_problem
 from tools import ToolContext, ToolError, ToolRegistry, load_registry
+from tools.mcp_client import McpServerError, close_tools
 
-from .errors import Paused, Rejected, RunError, Stop
+from .errors import Interrupted, Paused, Rejected, RunError, Stop
 from .ours import our_names
 from .review import Request
 
@@ -23,19 +24,23 @@ def registry_for(tools=None, workspace: Path | None = None) -> ToolRegistry:
     if tools is not None:
         return ToolRegistry.of(tools)
     with our_names():     # a plugin's `from tools import tool` is ours
-        return load_registry(_user_config(), workspace=workspace)
+        return load_registry(_tool_config(workspace), workspace=workspace)
 
 
-def _user_config() -> dict:
-    """The raw configuration (for ``mcp_servers``); tolerant: a broken
-    config file is reported where it matters (sandbox, model), not here."""
-    from .config import config_path
+def _tool_config(workspace: Path | None) -> dict:
+    """``mcp_servers`` from the user's configuration and the workspace's
+    tiss.yaml, which must be trusted to name any (runtime/trust.py)."""
+    from .config import ConfigError
+    from .trust import tool_config
     try:
-        import yaml
-        data = yaml.safe_load(config_path().read_text(encoding="utf-8"))
-    except Exception:   # missing, unreadable or not YAML: no MCP servers from it
-        return {}
-    return data if isinstance(data, dict) else {}
+        return tool_config(workspace or Path.cwd())
+    except ConfigError as exc:
+        raise Stop(f"configuration: {exc}", hint=exc.hint) from None
+
+
+def close_registry(registry) -> None:
+    """The end of a run: stop the MCP servers its registry started."""
+    close_tools(registry.values())
 
 
 class ToolFiles:
@@ -159,6 +164,8 @@ def call_tool(interp, name: str, arguments: Any, key: str, line: int, ctx) -> An
         return tool.call(arguments, tool_context(interp, tool, key, line, ctx))
     except (RunError, Stop):
         raise
+    except McpServerError as exc:   # not the step's fault: stop, resumable once the server is fixed
+        raise Interrupted(f"tool {name!r}: {exc.message}", line, hint=exc.hint) from None
     except ToolError as exc:
         raise RunError(f"tool {name!r} failed: {exc.message}", line, hint=exc.hint) from None
     except (TypeError, ValueError) as exc:

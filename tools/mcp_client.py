@@ -246,7 +246,7 @@ class McpServer:
                                     "raise its `timeout`, or check the server") from None
             raise ToolError(f"{self.spec.label}: tool {tool!r}: {exc.message}") from None
         if result.is_error:
-            raise ToolError(f"{self.spec.label}: tool {tool!r} failed: {_text_of(result) or 'no details'}")
+            raise ToolError(f"{self.spec.label} answered: {_text_of(result) or 'an error, without details'}")
         return _value(result)
 
     def close(self) -> None:
