@@ -83,8 +83,8 @@ class RunView:
     @property
     def span(self) -> float:
         """Seconds from the start to the end (or to now, while running)."""
-        if self.started is None:
-            return 0.0
+        if self.started is None:   # read before run_started was written
+            return 1.0
         return max((self.ended or time.time()) - self.started, 1e-6)
 
     def pending(self) -> list[Entry]:
@@ -120,6 +120,8 @@ def build_view(folder: RunFolder) -> RunView:
     for event in folder.events():
         state.apply_delta(event.get("delta", []))
         kind, key = event["event"], event.get("key", "")
+        if view.started is None:   # the journal grew after summary() read it
+            view.started = event["t"]
         if kind == "step_started" and key not in steps:
             steps[key] = StepView(key, event.get("name", "?"), event["t"])
         elif kind == "step_done" and key in steps:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from html.parser import HTMLParser
 
 import pytest
@@ -172,3 +171,12 @@ def test_the_default_output_name_carries_the_run_id(finished_run):
     result = subprocess.run([*TISS, "report", run_id], cwd=workspace, capture_output=True, text=True)
     assert result.returncode == 0 and (workspace / f"report-{run_id}.html").exists()
     assert json.dumps(run_id)[1:-1] in result.stdout
+
+
+def test_a_journal_read_while_it_is_being_written_still_renders(tmp_path):
+    """The UI reads a live journal: a step may come before anything else was read."""
+    from runtime.report import build_view, render_html
+    folder = RunFolder.create(tmp_path, "", fsync="never")
+    folder.append("step_started", key="0", name="early")
+    view = build_view(folder)
+    assert view.steps[0].name == "early" and 'class="bar"' in render_html(view)
