@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "runtime.plan_cli",    # plan
     "runtime.batch_cli",   # batch
     "runtime.repl_cli",    # repl
+    "runtime.tools_cli",   # tools
     "runtime.trust",       # trust (a workspace's tiss.yaml)
     "runtime.sandbox.cli", # sandbox (image build, status)
     "runtime.kb_cli",      # kb add|search|list|remove|stats
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(name)
         if name == "model.cli":  # model/ imports nothing of ours: hand the grammar in
             module.register(subparsers, constraints={"tisslang": _tisslang_constraint})
+        elif name == "tisslang.cli":  # tisslang/ neither: hand the tool registry in
+            module.register(subparsers, tools=_tool_registry)
         else:
             module.register(subparsers)
     return parser
@@ -51,6 +54,12 @@ def _tisslang_constraint(tokenizer, max_tokens: int):
     """``tiss model generate --constrain tisslang``: only whole TissLang plans."""
     from tisslang.constrain import for_tokenizer  # numpy and llguidance: only when used
     return for_tokenizer(tokenizer, max_tokens)
+
+
+def _tool_registry():
+    """``tiss check``: unknown tools and constant arguments that break a schema."""
+    from .tools_cli import registry_for_cli   # plugins load only when checking
+    return registry_for_cli()
 
 
 def installed_version() -> str:

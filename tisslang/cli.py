@@ -19,12 +19,15 @@ from .source import UnreadableSource, read_source
 EXIT_OK, EXIT_WOULD_CHANGE, EXIT_ERROR = 0, 1, 2
 
 
-def register(subparsers) -> None:
+def register(subparsers, tools=None) -> None:
+    """``tools``: a callable returning the registered tools (name -> object
+    with ``check_arguments``), handed in by the caller: tisslang imports
+    nothing of the tools layer."""
     check = subparsers.add_parser(
         "check", help="parse and statically check plans",
         description="Report syntax errors and checker findings, one per problem.")
     check.add_argument("files", nargs="+", metavar="FILE", help="a .tiss plan, or - for stdin")
-    check.set_defaults(func=cmd_check)
+    check.set_defaults(func=cmd_check, tools=tools)
 
     fmt = subparsers.add_parser(
         "fmt", help="rewrite plans in the canonical style",
@@ -74,13 +77,14 @@ def cmd_check(args) -> int:
     from .checker import check
 
     status = EXIT_OK
+    tools = args.tools() if getattr(args, "tools", None) else None
     for name in args.files:
         loaded = _load(name, parse)
         if loaded is None:
             status = EXIT_ERROR
             continue
         source, program = loaded
-        findings = check(program)
+        findings = check(program, tools=tools)
         _report(findings, source)
         if any(d.severity == "error" for d in findings):
             status = EXIT_ERROR

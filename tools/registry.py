@@ -126,7 +126,8 @@ def _from_function(fn, *, name, description, risky, source) -> Tool:
             schema = {**schema, "default": parameter.default}
         properties[parameter.name] = schema
         kept[parameter.name] = hint
-    text = description or "\n\n".join(p for p in (doc.short_description, doc.long_description) if p)
+    gap = "\n\n" if doc.blank_after_short_description else "\n"   # a first sentence over two lines
+    text = description or gap.join(p for p in (doc.short_description, doc.long_description) if p)
     parameters = {"type": "object", "properties": properties, "required": required,
                   "additionalProperties": False}
     return Tool(tool_name, text or "", parameters, fn, source, risky, context_parameter, kept)

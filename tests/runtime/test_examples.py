@@ -78,19 +78,13 @@ def test_review_gate_paused_then_approved(tmp_path):
 
 
 def test_agent_example_with_a_model_and_a_tool(tmp_path):
-    """The model and the tool are this plan's neighbours: scripted here."""
+    """The model is this plan's neighbour (scripted here); the tool is the real built-in."""
     model = ScriptedModel([FIZZBUZZ, "It maps numbers to Fizz, Buzz or FizzBuzz."])
-    seen = []
-
-    def file_info(path: str) -> dict:
-        seen.append(path)
-        return {"path": path, "bytes": (tmp_path / path).stat().st_size}
-
-    outcome = run_plan(example("10_agent_writes_code"), tmp_path, sandbox="host", model=model,
-                       tools={"file_info": file_info})
+    outcome = run_plan(example("10_agent_writes_code"), tmp_path, sandbox="host", model=model)
     assert outcome.status == "succeeded", outcome.error
     assert (tmp_path / "fizzbuzz.py").read_text().startswith("def fizzbuzz")
-    assert seen == ["fizzbuzz.py"]
+    found = outcome.variables["info"]   # the built-in search_files, through the registry
+    assert {"path": "fizzbuzz.py", "line": 1, "text": "def fizzbuzz(n: int) -> str:"} in found
     assert model.prompts[0][1] == "a careful Python engineer who answers with code only"
 
 
