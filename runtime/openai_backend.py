@@ -122,7 +122,7 @@ class OpenAIBackend:
 
     def _pick(self, options: list[str], context: str) -> list[float]:
         listing = "\n".join(f"{i}. {option}" for i, option in enumerate(options, 1))
-        answer = self.generate(f"{context}\n{listing}\nAnswer with the number of the best option.",
+        answer = self.generate(f"{context}\n{listing}\nThe best option's number:",
                                max_tokens=8)
         found = re.search(r"\d+", answer)
         if not found or not 1 <= int(found.group()) <= len(options):

@@ -129,11 +129,12 @@ def test_a_plugin_that_fails_to_import_is_reported_by_name(tmp_path, monkeypatch
     sys.modules.pop("broken_backend_mod", None)
 
 
-def test_tisslm_is_declared_in_pyproject_as_it_is_built_in():
+def test_the_built_in_backends_are_declared_in_pyproject():
     import tomllib
     from pathlib import Path
 
     from runtime.models import BUILT_IN, GROUP
 
     project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
-    assert project["project"]["entry-points"][GROUP] == {"tisslm": BUILT_IN["tisslm"].value}
+    assert project["project"]["entry-points"][GROUP] == {name: point.value for name, point in BUILT_IN.items()}
+    assert set(BUILT_IN) == {"tisslm", "openai"}
