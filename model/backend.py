@@ -31,6 +31,9 @@ import numpy as np
 from model.loss import log_softmax
 from model.threads import one_blas_thread
 
+# The planner shipped in the package (model/configs/planner.yaml trains it):
+# the model when the configuration names none.
+SHIPPED = Path(__file__).with_name("weights") / "planner"
 HOW_TO_GET_ONE = ("train a small model with `tiss model train --out ~/tisslm --steps 300`, "
                   "then set `model: {path: ~/tisslm}` in ~/.config/quanta-tissu/config.yaml "
                   "(or the file $TISS_CONFIG names)")
@@ -52,6 +55,10 @@ class TissLMBackend:
     """The embedded TissLM, loaded for inference from a model directory."""
 
     supports_constraint = True
+    # The embedded planner is trained on goals whose literals are slot markers
+    # (runtime/slots.py) and on the planner's own prompt format, so it gets
+    # those and no system instructions.
+    plans_with_slots = True
 
     def __init__(self, path, *, temperature: float = 0.0, seed: int = 0) -> None:
         from model.checkpoint import load_model, load_model_tokenizer
@@ -68,7 +75,7 @@ class TissLMBackend:
         from model.generate import SamplingParams, generate_ids
 
         text = f"{system}\n\n{prompt}\n" if system else f"{prompt}\n"
-        room = self.room(max_tokens)
+        room = self.room(max_tokens, None if system else prompt)
         ids = self._encode(text, keep=self.model.cfg.context_length - room)
         params = SamplingParams(max_new_tokens=room, temperature=self.temperature,
                                 stop=list(stop), seed=self.seed)
@@ -82,10 +89,14 @@ class TissLMBackend:
         cut = min((out.find(s) for s in stop if s in out), default=-1)
         return out[:cut] if cut >= 0 else out
 
-    def room(self, max_tokens: int) -> int:
-        """How many tokens ``generate`` really emits at most: half the context
-        stays for the prompt (a constraint that steers to a whole answer needs it)."""
-        return max(1, min(max_tokens, self.model.cfg.context_length // 2))
+    def room(self, max_tokens: int, prompt: str | None = None) -> int:
+        """How many tokens ``generate`` really emits at most (a constraint that
+        steers to a whole answer needs it): what the context leaves after
+        ``prompt``, and at least half the context (a longer prompt loses its
+        beginning)."""
+        context = self.model.cfg.context_length
+        left = context - len(self.tokenizer.encode(f"{prompt}\n")) if prompt is not None else 0
+        return max(1, min(max_tokens, max(context // 2, left)))
 
     def score(self, options: list[str], context: str) -> list[float]:
         """Each option's mean log-probability per token after ``context``."""
@@ -119,7 +130,7 @@ def load_backend(settings: dict) -> TissLMBackend:
     if unknown:
         raise BackendSetupError(f"unknown setting(s) for the tisslm backend: model.{', model.'.join(unknown)}"
                                 "\nhint: known: model.path, model.temperature, model.seed")
-    path = settings.get("path")
+    path = settings.get("path") or (SHIPPED if (SHIPPED / "config.json").is_file() else None)
     if not path:
         raise BackendSetupError("no language model is configured: the embedded TissLM needs a "
                                 f"model directory and none is set\nhint: {HOW_TO_GET_ONE}")

@@ -176,6 +176,13 @@ def _train(args) -> int:
         return _fail(f"{args.out} already holds a training run\n"
                      "hint: pass --resume to continue it, or choose another --out")
     settings = _train_settings(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    tokens = args.out / "tokens.bin"
+    files = None
+    if not (args.resume and tokens.is_file()):
+        files = corpus_files(settings["corpus"], generated_dir=args.out / "corpus")
+    if isinstance(settings["tokenizer"], dict):  # {vocab_size: N}: learnt from this corpus
+        settings["tokenizer"] = str(_train_tokenizer(files, settings["tokenizer"], args))
     tokenizer = load_tokenizer(settings["tokenizer"])
     settings["model"].setdefault("vocab_size", tokenizer.vocab_size)
     model_config = ModelConfig.from_dict(settings["model"])
@@ -187,10 +194,7 @@ def _train(args) -> int:
     if settings["tokenizer"]:
         settings["tokenizer"] = str(Path(settings["tokenizer"]).resolve())
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    tokens = args.out / "tokens.bin"
-    if not (args.resume and tokens.is_file()):
-        files = corpus_files(settings["corpus"])
+    if files is not None:
         if not args.quiet:
             print(f"encoding {len(files)} file(s) into {tokens} ...", file=sys.stderr)
         build_token_file(files, tokenizer, tokens)
@@ -209,6 +213,29 @@ def _train(args) -> int:
                  f"{result['val_bits_per_byte']:.3f} bits/byte; " if "val_loss" in result else "")
               + f"checkpoint {result['checkpoint']}")
     return 0
+
+
+def _train_tokenizer(files, spec: dict, args) -> Path:
+    """``tokenizer: {vocab_size: N}`` in a training config: a BPE vocabulary
+    learnt from the run's own corpus, kept in the run folder (so a resumed run
+    finds it)."""
+    from model.config import ConfigError
+    from model.tokenizer import Tokenizer
+
+    path = args.out / "tokenizer.json"
+    if path.is_file():
+        return path
+    if set(spec) != {"vocab_size"} or not isinstance(spec["vocab_size"], int):
+        raise ConfigError("tokenizer: give a BPE file, or {vocab_size: N} to learn one "
+                          "from the corpus")
+    if files is None:
+        raise ConfigError(f"{path} is missing, so the resumed run cannot encode like before\n"
+                          "hint: train into a new --out")
+    if not args.quiet:
+        print(f"learning a {spec['vocab_size']}-token BPE vocabulary ...", file=sys.stderr)
+    texts = (Path(f).read_text(encoding="utf-8", errors="replace") for f in files)
+    Tokenizer.train(texts, spec["vocab_size"]).save(path)
+    return path
 
 
 # --- generate -----------------------------------------------------------------

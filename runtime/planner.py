@@ -35,11 +35,15 @@ from tisslang.errors import Diagnostic, TissSyntaxError
 
 from .errors import RunError
 from .models import supports_constraint
+from .slots import SlotError, Slotted, fill, slot
 
 SYSTEM = ("You write plans in TissLang (TASK, STEP, RUN, WRITE, ASSERT, …). "
           "Answer with the plan only, no explanation.")
 MAX_TOKENS = 512      # per attempt; a TissLM backend may allow fewer (its ``room``)
 DEFAULT_REPAIRS = 2   # extra attempts after the first
+# Below this mean log-probability per token, `tiss plan` warns that the goal
+# looks unlike anything the planner learnt (bench/planner.py measures it).
+LOW_CONFIDENCE = -0.25
 
 
 class PlannerError(RunError):
@@ -59,15 +63,23 @@ class PlanResult:
     attempts: int                    # 1 + the repairs it took
     constrained: bool                # generated under the grammar constraint
     failures: list[list[Diagnostic]] = field(default_factory=list)  # each failed try's errors
+    body: str = ""                   # what the model wrote (with slot markers)
+    slots: dict[str, str] = field(default_factory=dict)   # marker -> the goal's literal
+    confidence: float | None = None  # mean log-probability per token of ``body``
+
+    @property
+    def low_confidence(self) -> bool:
+        """The model was unsure: the goal is probably unlike what it learnt."""
+        return self.confidence is not None and self.confidence < LOW_CONFIDENCE
 
 
-def prompt_for(goal: str, failed: str | None = None, problems: list[Diagnostic] = ()) -> str:
+def prompt_for(goal: str, failed: str | None = None, problems=()) -> str:
     """The prompt for ``goal`` (see the module's docstring); with ``failed``,
-    a repair prompt."""
+    a repair prompt (``problems``: diagnostics, or lines already written)."""
     lines = [f"GOAL: {' '.join(goal.split())}"]
     if failed is not None:
         lines += ["FAILED PLAN:", failed.rstrip("\n"), "PROBLEMS:"]
-        lines += [_one_line(d) for d in problems]
+        lines += [p if isinstance(p, str) else _one_line(p) for p in problems]
     lines.append("PLAN:")
     return "\n".join(lines)
 
@@ -80,27 +92,73 @@ def with_header(goal: str, body: str) -> str:
 
 
 def plan(goal: str, backend, *, repair: int = DEFAULT_REPAIRS, max_tokens: int = MAX_TOKENS,
-         constrain: bool = True) -> PlanResult:
+         constrain: bool = True, failure: tuple[str, list[str]] | None = None) -> PlanResult:
     """A plan for ``goal`` from ``backend`` that parses and checks; raises
-    ``PlannerError`` when none did after ``1 + repair`` attempts."""
+    ``PlannerError`` when none did after ``1 + repair`` attempts.
+
+    A backend trained on slotted goals (the embedded planner: its
+    ``plans_with_slots``) sees the goal with its literals as markers
+    (runtime/slots.py) and writes the plan's statements with them; the
+    literals are filled back in and the TASK line is built from the goal.
+    ``failure`` — a plan that ran and failed, with its problems — starts with a
+    repair instead of a fresh plan (``tiss plan --run --repair N``)."""
     if not goal.strip():
         raise PlannerError("the goal is empty", [], hint='say what the plan should do: tiss plan "GOAL"')
+    slotted = _slotted(goal, backend)
     constrained = constrain and _can_constrain(backend)
     failures: list[list[Diagnostic]] = []
+    body, problems = (failure[0], failure[1]) if failure else (None, [])
     source = None
     for attempt in range(1, repair + 2):
-        prompt = prompt_for(goal, source, failures[-1]) if failures else prompt_for(goal)
-        source = _generate(backend, prompt, max_tokens, constrained)
+        prompt = prompt_for(slotted.text, body, problems) if body is not None else prompt_for(slotted.text)
+        body = _generate(backend, prompt, max_tokens, constrained, slotted)
+        source = _whole_plan(goal, body, slotted)
         program, diagnostics = check(source)
         errors = [d for d in diagnostics if d.severity == "error"]
         if not errors:
-            return PlanResult(source, program, diagnostics, attempt, constrained, failures)
+            return PlanResult(source, program, diagnostics, attempt, constrained, failures,
+                              body=body, slots=dict(slotted.values),
+                              confidence=_confidence(backend, prompt, body))
         failures.append(errors)
+        # the problems as positions in what the model wrote (no TASK line of ours)
+        own = errors if source.startswith(body.lstrip()) else \
+            [d for d in check(body)[1] if d.severity == "error"]
+        problems = [_one_line(d) for d in own or errors]
     raise PlannerError(
         f"the model wrote no plan that checks in {repair + 1} attempt(s); the last one's problems:\n"
         + "\n".join(d.format() for d in failures[-1]), failures[-1],
-        hint="allow more repairs (--repair N), or train or configure a better planner model "
-             "(`tiss model train`, then `model: {path: DIR}` in the configuration)")
+        hint="allow more repairs (--repair N), reword the goal, or train or configure a better "
+             "planner model (`tiss model train --config model/configs/planner.yaml`, then "
+             "`model: {path: DIR}` in the configuration)")
+
+
+def _slotted(goal: str, backend) -> Slotted:
+    if not getattr(backend, "plans_with_slots", False):
+        return Slotted(" ".join(goal.split()), {})
+    try:
+        return slot(goal)
+    except SlotError as exc:
+        raise PlannerError(str(exc), [], hint="split the goal into smaller ones") from None
+
+
+def _whole_plan(goal: str, body: str, slotted: Slotted) -> str:
+    """The model's statements with the literals back and the TASK line on
+    top; a model that wrote its own TASK (a general model) keeps it."""
+    body = fill(body, slotted.values).strip("\n") + "\n"
+    if body.lstrip().startswith(("TASK", "#TISS!")):
+        return body
+    return with_header(goal, body)
+
+
+def _confidence(backend, prompt: str, body: str) -> float | None:
+    """The model's mean log-probability per token of the plan it wrote
+    (None when the backend cannot score): low means a goal unlike training."""
+    if not getattr(backend, "plans_with_slots", False) or not hasattr(backend, "score"):
+        return None
+    try:
+        return float(backend.score([body], prompt + "\n")[0])
+    except Exception:  # a score is a hint, never a reason to fail the plan
+        return None
 
 
 def check(source: str) -> tuple[ast.Program | None, list[Diagnostic]]:
@@ -110,9 +168,6 @@ def check(source: str) -> tuple[ast.Program | None, list[Diagnostic]]:
         program = tisslang.parse(source, "<plan>")
     except TissSyntaxError as exc:
         return None, exc.diagnostics
-    if not program.body:  # blank text parses; as a plan it is nothing (a free-running model's answer)
-        return None, [Diagnostic("<plan>", 1, 1, "the answer holds no TissLang statement",
-                                 hint='write at least one statement, e.g. TASK "…" { … }')]
     return program, check_program(program)
 
 
@@ -124,19 +179,22 @@ def _can_constrain(backend) -> bool:
         and getattr(tokenizer, "eos_id", None) is not None
 
 
-def _generate(backend, prompt: str, max_tokens: int, constrained: bool) -> str:
+def _generate(backend, prompt: str, max_tokens: int, constrained: bool, slotted: Slotted) -> str:
+    # a model trained on the planner's prompts needs no instructions; others do
+    system = None if getattr(backend, "plans_with_slots", False) else SYSTEM
     if not constrained:
-        return backend.generate(prompt, system=SYSTEM, max_tokens=max_tokens)
+        return backend.generate(prompt, system=system, max_tokens=max_tokens)
     from tisslang.constrain import ConstraintError, for_tokenizer
     # the constraint steers to a whole plan within the tokens the backend will
     # really emit, so tell it that number, not the one asked for
-    room = backend.room(max_tokens) if hasattr(backend, "room") else max_tokens
+    room = backend.room(max_tokens, prompt) if hasattr(backend, "room") else max_tokens
+    markers = tuple(slotted.values) if getattr(backend, "plans_with_slots", False) else None
     try:
-        constraint = for_tokenizer(backend.tokenizer, max_tokens=room)
+        constraint = for_tokenizer(backend.tokenizer, max_tokens=room, markers=markers)
     except ConstraintError as exc:
         raise PlannerError(f"the model cannot write a plan here: {exc}", [],
                            hint="shorten the goal, or use a model with a longer context") from None
-    return backend.generate(prompt, system=SYSTEM, max_tokens=room, constraint=constraint)
+    return backend.generate(prompt, system=system, max_tokens=room, constraint=constraint)
 
 
 def highlighted(source: str, stream) -> str:

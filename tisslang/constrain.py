@@ -87,10 +87,22 @@ def _heredoc_terminals() -> str:
     return "\n".join(terminals)
 
 
-@lru_cache(maxsize=1)
-def generation_grammar() -> str:
-    """The Lark text llguidance compiles."""
-    return GRAMMAR_FILE.read_text() + "\n" + _heredoc_terminals() + "\n"
+@lru_cache(maxsize=64)
+def generation_grammar(markers: tuple[str, ...] | None = None) -> str:
+    """The Lark text llguidance compiles. With ``markers`` (the planner's
+    slots, runtime/slots.py: ``("«F0»", "«T0»")``), strings and heredoc bodies
+    may hold ``«`` and ``»`` only as one of those markers, so a plan names no
+    literal the goal did not have."""
+    text = GRAMMAR_FILE.read_text() + "\n" + _heredoc_terminals() + "\n"
+    if markers is None:
+        return text
+    slot = "|".join(re.escape(m) for m in markers)
+    slot = f"|{slot}" if slot else ""
+    # every "any character of text" class in a string or body: refuse « and »,
+    # then allow the markers as wholes
+    for plain in (r'[^"\\\n\r{]', r"[^{\n\r]", r"[^\n\r]"):
+        text = text.replace(plain, f"(?:{plain[:-1]}«»]{slot})")
+    return text
 
 
 class _Tokens:
@@ -121,6 +133,7 @@ class PlanVocabulary:
         wrapper = llguidance.TokenizerWrapper(_Tokens(token_bytes, eos_id, special_ids, encode))
         self.lltokenizer = llguidance.LLTokenizer(wrapper, n_vocab=self.size)
         self.grammar = llguidance.grammar_from("lark", generation_grammar())
+        self._grammars: dict[tuple[str, ...], str] = {}
         # one token id for each single byte, for steering to a complete plan
         self.byte_ids = {t[0]: i for i, t in reversed(list(enumerate(token_bytes)))
                          if len(t) == 1 and i not in set(special_ids)}
@@ -132,6 +145,16 @@ class PlanVocabulary:
         self.colons = np.asarray([t.count(b":") for t in token_bytes])
         self.longest = int(self.lengths.max())
 
+    def grammar_for(self, markers: tuple[str, ...] | None) -> str:
+        """The compiled-once grammar text for ``markers`` (see generation_grammar)."""
+        if markers is None:
+            return self.grammar
+        import llguidance
+
+        if markers not in self._grammars:
+            self._grammars[markers] = llguidance.grammar_from("lark", generation_grammar(markers))
+        return self._grammars[markers]
+
 
 @lru_cache(maxsize=4)
 def vocabulary_of(tokenizer) -> PlanVocabulary:
@@ -142,25 +165,32 @@ def vocabulary_of(tokenizer) -> PlanVocabulary:
                           tokenizer.special_ids.values())
 
 
-def for_tokenizer(tokenizer, max_tokens: int | None = None) -> "PlanConstraint":
+def for_tokenizer(tokenizer, max_tokens: int | None = None,
+                  markers: tuple[str, ...] | None = None) -> "PlanConstraint":
     """A fresh constraint over ``tokenizer``'s tokens that ends a whole plan
-    within ``max_tokens`` (``tiss model generate --constrain tisslang``)."""
+    within ``max_tokens`` (``tiss model generate --constrain tisslang``);
+    ``markers``: the only slot markers its strings may hold (the planner's)."""
     if getattr(tokenizer, "eos_id", None) is None:
         raise ConstraintError("this tokenizer has no end-of-sequence token, so a constrained "
                               "output could never end; train one with special tokens "
                               "(`tiss tokenizer train`)")
-    return PlanConstraint(vocabulary_of(tokenizer), max_tokens=max_tokens)
+    return PlanConstraint(vocabulary_of(tokenizer), max_tokens=max_tokens, markers=markers)
 
 
 class PlanConstraint:
     """Only TissLang plans: ``allowed_mask()``, ``advance(token_id)``,
     ``is_accepting()`` (the protocol model/generate.py takes)."""
 
-    def __init__(self, vocabulary: PlanVocabulary, max_tokens: int | None = None):
+    def __init__(self, vocabulary: PlanVocabulary, max_tokens: int | None = None,
+                 markers: tuple[str, ...] | None = None):
         import llguidance
 
         self.vocabulary = vocabulary
-        self._matcher = llguidance.LLMatcher(vocabulary.lltokenizer, vocabulary.grammar,
+        self._grammar = vocabulary.grammar_for(markers)
+        # what finishes a marker begun (`F0»` after `«`): the ending search's first tries
+        self._marker_rests = tuple(dict.fromkeys(
+            m.encode()[i:] for m in markers or () for i in range(2, len(m.encode()))))
+        self._matcher = llguidance.LLMatcher(vocabulary.lltokenizer, self._grammar,
                                              log_level=0)
         if self._matcher.is_error():
             raise ConstraintError(f"the generation grammar does not compile: "
@@ -219,7 +249,8 @@ class PlanConstraint:
     def ending(self, longest: int = _MAX_ENDING) -> bytes:
         """A short text (at most ``longest`` bytes if one is found) that makes
         the text so far a whole plan (b"" if it is one)."""
-        found = _ending_of(self._matcher, self.text, self.vocabulary.byte_ids, longest, _MAX_TRIES)
+        found = _ending_of(self._matcher, self.text, self.vocabulary.byte_ids, longest, _MAX_TRIES,
+                           extra=self._marker_rests)
         if found is None and longest < _MAX_ENDING:
             found = self.ending()
         if found is None:
@@ -242,7 +273,8 @@ class PlanConstraint:
             probe = self._matcher.deep_copy()
             probe.consume_token(int(token))
             mask[token] = _ending_of(probe, self.text + piece, v.byte_ids, _MAX_ENDING,
-                                     _CHECK_TRIES, check_keys=b":" in piece) is not None
+                                     _CHECK_TRIES, check_keys=b":" in piece,
+                                     extra=self._marker_rests) is not None
 
     def _may_complete_key(self, piece: bytes) -> bool:
         """Whether ``piece`` writes an object's `:` (one outside text) or
@@ -308,7 +340,7 @@ class PlanConstraint:
         probe = self._matcher.deep_copy()
         probe.consume_token(control)
         after = _ending_of(probe, self.text + b"\x01", self.vocabulary.byte_ids,
-                           len(self._ending), 300)
+                           len(self._ending), 300, extra=self._marker_rests)
         return after == self._ending
 
     def _fits(self, token: int, in_text: bool) -> bool:
@@ -321,7 +353,8 @@ class PlanConstraint:
             return len(self._ending) + _utf8_missing(self.text + piece) <= room
         probe = self._matcher.deep_copy()
         probe.consume_token(token)
-        return _ending_of(probe, self.text + piece, self.vocabulary.byte_ids, room, _CHECK_TRIES) is not None
+        return _ending_of(probe, self.text + piece, self.vocabulary.byte_ids, room, _CHECK_TRIES,
+                          extra=self._marker_rests) is not None
 
     # model/backend.py's TokenConstraint spelling of the same protocol
     def allowed(self, token_ids) -> np.ndarray:
@@ -344,7 +377,7 @@ def _utf8_missing(text: bytes) -> int:
 
 
 def _ending_of(matcher, text: bytes, byte_ids: dict, longest: int, tries: int,
-               check_keys: bool = False) -> bytes | None:
+               check_keys: bool = False, extra: tuple[bytes, ...] = ()) -> bytes | None:
     """An ending of at most ``longest`` bytes for ``text`` (the matcher's
     state), or None if none was found within ``tries``. An ending that writes
     a `:` (or any, with ``check_keys``: the text's last token may have
@@ -353,7 +386,7 @@ def _ending_of(matcher, text: bytes, byte_ids: dict, longest: int, tries: int,
         return not (check_keys or b":" in tail) or _parses(text + tail)
     opened = _OPENER.findall(text)
     found = _finish(matcher.deep_copy(), byte_ids, opened[-1] if opened else None, text[-16:],
-                    b"", longest, [tries], no_duplicate_key)
+                    b"", longest, [tries], no_duplicate_key, extra=extra)
     return None if found is _DUPLICATE else found
 
 
@@ -372,13 +405,15 @@ _DUPLICATE = object()
 
 
 def _finish(matcher, byte_ids: dict, delim: bytes | None, before: bytes, tail: bytes,
-            longest: int, tries: list[int], valid, filled: bool = False) -> bytes | None:
+            longest: int, tries: list[int], valid, filled: bool = False,
+            extra: tuple[bytes, ...] = ()) -> bytes | None:
     """Depth first, trying the pieces in order: the first way found from the
     matcher's state to an accepting one (the matcher is left as it was).
     ``tail`` is what this search has added so far, after ``before``; ``delim``
     the delimiter of the last heredoc opened before that, the only one whose
     line closes it (another would be a line of its body); ``valid(tail)``
-    has the last word on an ending.
+    has the last word on an ending; ``extra`` pieces are tried first (the
+    rest of a slot marker begun).
 
     Two rules keep the search from looping: a filler is never repeated
     (`VAR s s`), and inside free text (a string, comment or heredoc body,
@@ -402,7 +437,7 @@ def _finish(matcher, byte_ids: dict, delim: bytes | None, before: bytes, tail: b
     else:
         last = next((p for p in heredoc_end + _FILLERS if tail.endswith(p)), None)
         word = (before + tail)[-1:] in _LETTERS
-        pieces = [p for p in heredoc_end + _CLOSERS + _FILLERS + (_LETTERS if word else ())
+        pieces = [p for p in extra + heredoc_end + _CLOSERS + _FILLERS + (_LETTERS if word else ())
                   if p != last]
     control = byte_ids[1]
     in_text = matcher.validate_tokens([control]) == 1
@@ -416,7 +451,7 @@ def _finish(matcher, byte_ids: dict, delim: bytes | None, before: bytes, tail: b
     for piece, ids, stays in leaving + ([] if filled else staying):
         matcher.consume_tokens(ids)
         rest = _finish(matcher, byte_ids, delim, before, tail + piece, longest, tries, valid,
-                       stays)
+                       stays, extra)
         matcher.rollback(len(ids))
         if rest is _DUPLICATE:
             if b":" in piece:

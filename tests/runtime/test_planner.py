@@ -68,8 +68,9 @@ def test_out_of_repairs_the_error_gives_the_last_diagnostics_and_how_to_fix():
         plan("list files", backend, repair=1)
     assert len(backend.prompts) == 2
     assert "in 2 attempt(s)" in caught.value.message
-    assert "<plan>:1:" in caught.value.message and "missing" in caught.value.message  # the last try's
-    assert [d.line for d in caught.value.diagnostics] == [1]
+    # the last try's, in the whole plan: the TASK line built from the goal is lines 1-2
+    assert "<plan>:3:" in caught.value.message and "missing" in caught.value.message
+    assert [d.line for d in caught.value.diagnostics] == [3]
     assert "--repair" in caught.value.hint and "tiss model train" in caught.value.hint
 
 
