@@ -288,10 +288,10 @@ CSS = """
 :root{--ok:#1a7f37;--bad:#c62828;--wait:#b26a00;--run:#1565c0;--fg:#1f2328;--mute:#656d76;--line:#d0d7de;--bg:#f6f8fa}
 *{box-sizing:border-box}body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);margin:0 auto;max-width:60rem;padding:1rem}
 h1{font-size:1.5rem;margin:.2rem 0}h2{font-size:1.15rem;border-bottom:1px solid var(--line);padding-bottom:.2rem;margin-top:1.6rem}
-h3{font-size:1rem;margin:1rem 0 .4rem}.meta{color:var(--mute);margin:.2rem 0}.meta span{margin-right:1rem;white-space:nowrap}
+h3{font-size:1rem;margin:1rem 0 .4rem}.meta{color:var(--mute);margin:.2rem 0}header .meta{display:flex;flex-wrap:wrap;gap:.2rem 1rem;align-items:center}header .meta span{white-space:nowrap}
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:1rem;color:#fff;font-weight:600;font-size:.85rem}
 .ok{--c:var(--ok)}.bad{--c:var(--bad)}.wait{--c:var(--wait)}.run{--c:var(--run)}.badge{background:var(--c,var(--mute))}
-.timeline{display:grid;grid-template-columns:minmax(6rem,14rem) 1fr 4.5rem;gap:.25rem .6rem;align-items:center}
+.timeline .row{display:grid;grid-template-columns:12rem 1fr 4.5rem;gap:.6rem;align-items:center;margin:.2rem 0}
 .timeline .name{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.track{background:var(--bg);height:1rem;position:relative;border-radius:3px}
 .bar{position:absolute;top:0;bottom:0;background:var(--c,var(--mute));border-radius:3px;print-color-adjust:exact;-webkit-print-color-adjust:exact}
 .dur{text-align:right;font-variant-numeric:tabular-nums;color:var(--mute)}
@@ -302,8 +302,8 @@ pre.stderr{border-left:3px solid var(--wait)}pre.error{border-left:3px solid var
 table{border-collapse:collapse}td,th{border-bottom:1px solid var(--line);padding:.2rem .8rem .2rem 0;text-align:left}
 details>summary{cursor:pointer;color:var(--mute)}
 .review{border:2px solid var(--wait);border-radius:6px;padding:.6rem;margin:.6rem 0}
-.review textarea{width:100%;min-height:3rem}.review button{font-size:1rem;padding:.4rem 1rem;margin:.3rem .4rem 0 0}
-@media (max-width:40rem){.timeline{grid-template-columns:1fr 3.5rem}.timeline .track{grid-column:1/3;order:0}body{padding:.5rem}}
+.review h2{margin-top:0}.review textarea{width:100%;min-height:3rem}.review button{font-size:1rem;padding:.4rem 1rem;margin:.3rem .4rem 0 0}
+@media (max-width:40rem){.timeline .row{grid-template-columns:1fr auto;gap:.1rem .6rem}.timeline .track{grid-column:1/-1;grid-row:2}body{padding:.5rem}}
 @media print{body{max-width:none}details::details-content{content-visibility:visible;display:block}details>summary{display:none}
 .review form,nav{display:none}h2{break-after:avoid}.entry{break-inside:avoid}}
 """
@@ -361,10 +361,10 @@ def _timeline(view: RunView) -> str:
     for step in view.steps:
         left, width = bar(step, view)
         indent = f' style="padding-left:{(step.depth - 1) * 0.8:.1f}rem"' if step.depth > 1 else ""
-        rows.append(f'<div class="name"{indent} title="{e(step.name)}">{e(step.name)}</div>'
+        rows.append(f'<div class="row"><div class="name"{indent} title="{e(step.name)}">{e(step.name)}</div>'
                     f'<div class="track {STATUS_CLASS.get(step.status, "")}"><div class="bar" '
                     f'style="left:{left:.2f}%;width:{width:.2f}%" title="{e(step.status)}"></div></div>'
-                    f'<div class="dur">{e(seconds(step.duration))}</div>')
+                    f'<div class="dur">{e(seconds(step.duration))}</div></div>')
     return f'<h2>Timeline</h2><div class="timeline" id="timeline">{"".join(rows)}</div>'
 
 
@@ -393,7 +393,7 @@ def _entry(entry: Entry) -> str:
         output = "".join(f'<pre class="{cls}">{e(text)}</pre>'
                          for cls, text in (("stdout", data.get("stdout")), ("stderr", data.get("stderr"))) if text)
         lines = sum(len((data.get(k) or "").splitlines()) for k in ("stdout", "stderr"))
-        folded = (f'<details{" open" if failed else ""}><summary>output ({lines} lines)</summary>{output}</details>'
+        folded = (f'<details{" open" if failed else ""}><summary>output ({lines} line{"" if lines == 1 else "s"})</summary>{output}</details>'
                   if output else '<div class="meta">no output</div>')
         return (f'<div class="entry run {"bad" if failed else "ok"}"><span class="kind">run</span>'
                 f'<code>{e(data.get("command"))}</code> <span class="meta">{e(status)}, '
@@ -414,8 +414,19 @@ def _entry(entry: Entry) -> str:
                 f' <span class="meta">{e(data.get("reason"))}</span></div>')
     if entry.kind == "log":
         return f'<div class="entry log"><span class="kind">log</span>{e(data.get("message"))}</div>'
-    fields = "".join(f"<tr><td>{e(k)}</td><td><pre>{e(_short_json(v, 4000))}</pre></td></tr>" for k, v in data.items())
-    return f'<div class="entry event"><span class="kind">{e(entry.kind)}</span><table>{fields}</table></div>'
+    return f'<div class="entry event"><span class="kind">{e(entry.kind)}</span>{_fields(data)}</div>'
+
+
+def _fields(data: dict) -> str:
+    """An event's fields: short ones inline, long or multi-line ones as a block."""
+    inline, blocks = [], []
+    for key, value in data.items():
+        text = _short_json(value, 4000)
+        if len(text) > 80 or "\n" in text:
+            blocks.append(f'<div class="meta">{e(key)}</div><pre>{e(text)}</pre>')
+        else:
+            inline.append(f'<span class="meta">{e(key)}</span> <code>{e(text)}</code>')
+    return " ".join(inline) + "".join(blocks)
 
 
 # --- terminal (tiss log) ------------------------------------------------------------
