@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "runtime.repl_cli",    # repl
     "runtime.tools_cli",   # tools
     "runtime.trust",       # trust (a workspace's tiss.yaml)
+    "runtime.mcp_server",  # mcp (our tools over MCP, stdio)
     "runtime.sandbox.cli", # sandbox (image build, status)
     "runtime.kb_cli",      # kb add|search|list|remove|stats
     "model.cli",           # model train|generate|eval|gradcheck
