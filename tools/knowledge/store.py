@@ -496,7 +496,7 @@ class KnowledgeBase:
             "SELECT c.id, f.path, c.start_line, c.end_line, c.heading, c.text FROM chunks c "
             f"JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})", [i for i, _ in ranked])
         by_id = {row[0]: row[1:] for row in rows}
-        return [Hit(*by_id[i], score=round(score, 6)) for i, score in ranked if i in by_id]
+        return [Hit(*by_id[i], score=float(f"{score:.6g}")) for i, score in ranked if i in by_id]
 
 
 def reciprocal_rank_fusion(rankings: list[list[tuple[int, float]]], k: int) -> list[tuple[int, float]]:
