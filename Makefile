@@ -28,6 +28,8 @@ test: $(VENV)/.installed sandbox-setup
 
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[bench]'
+# bench/knowledge.py reads the Python docs' sources from Debian's python3.11-doc (as root: installed here).
+	[ -d /usr/share/doc/python3.11/html/_sources ] || [ "$$(id -u)" != 0 ] || apt-get install -y -qq python3.11-doc >/dev/null
 	for b in bench/*.py; do [ $$b = bench/mutation.py ] || $(PY) $$b --quick || exit 1; done
 
 # Mutation testing of the core modules (bench/mutation.py, docs/testing.md);
