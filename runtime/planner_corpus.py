@@ -516,6 +516,60 @@ FAMILIES = [
         files=lambda r: {r["src"]: "QuantaTissu runs agent plans safely.\nIt journals every run.\n"},
         check='ASSERT FILE "{dst}" EXISTS'),
 ]
+# More training wordings per family: assertions, wishes, questions, the
+# literal first. Diversity of wording is what carries over to unseen goals.
+MORE_WORDINGS = {
+    "write_text": ["I want {file} to contain {text}", "{text} should go into {file}",
+                   "the [file] {file} must say {text}", "make sure there is a [file] {file} that reads {text}",
+                   "new [file] {file}: {text}", "can {file} hold the text {text}?",
+                   "write out {text} as {file}", "store {text} inside {file}"],
+    "script_prints": ["I need a python [script] {file} that [prints] {text}; [run] it",
+                      "{file} should be a python [script] printing {text}. [run] it",
+                      "get python to print {text} with a new [script] {file}, then [run] it",
+                      "[run] a new python [script] {file} whose output is {text}",
+                      "[script] {file} in python: print {text}, then execute it"],
+    "shell_script": ["I need a shell [script] {file} that says {text}; [run] it",
+                     "{file} should be a shell [script] printing {text}, [run] it",
+                     "a sh [script] {file} whose output is {text}, [run] it"],
+    "function_test": ["I need {func} in {file} to return the {op} of two numbers; [test] it",
+                      "{file} should define the [function] {func}, the {op} of two arguments, with a test",
+                      "define {func}() in {file} for the {op} of two numbers and [test] it",
+                      "a tested [function] {func} in {file} computing the {op} of two numbers",
+                      "give {file} a [function] {func} that [returns] the {op} of two inputs and check it with a test"],
+    "run_command": ["can you [run] {cmd} and tell me if it works", "I want to know whether {cmd} exits cleanly",
+                    "see if {cmd} succeeds", "{cmd} should run fine: [check] it", "test the command {cmd}"],
+    "check_contains": ["make the run fail if {file} lacks {text}", "{file} must mention {text}: [check] it",
+                       "I want to be sure {file} includes {text}",
+                       "search {file} for {text} and fail when it is not there"],
+    "append_line": ["append one more line to {file}: {text}", "{file} gets a new last line {text}",
+                    "I want {text} added at the end of {file}", "put {text} as a new line at the end of {file}"],
+    "copy_file": ["{dst} should be an exact copy of {src}", "duplicate {src} into a new [file] {dst}",
+                  "I need {src} copied to {dst}", "make {dst} the same as {src}"],
+    "count_lines": ["find out how many lines {src} has and put the count in {dst}",
+                    "{dst} should hold the number of lines in {src}",
+                    "record the line count of {src} into {dst}"],
+    "parallel_run": ["[run] {cmd} together with {cmd2}, both at once",
+                     "start {cmd} and {cmd2} at once rather than in sequence",
+                     "{cmd} and {cmd2} should run [parallel]"],
+    "retry": ["try {cmd} up to {k} times", "give {cmd} {k} attempts to succeed",
+              "{cmd} is flaky: [retry] it up to {k} times",
+              "[run] {cmd} and if it [fails] try again, {k} times at most"],
+    "review_risky": ["{cmd} needs [review] before it runs", "before running {cmd}, ask a human",
+                     "do not [run] {cmd} until someone approves", "{cmd} is risky, so ask first, then [run] it"],
+    "try_fallback": ["if {cmd} [fails], fall back to {cmd2}", "[run] {cmd}; on failure [run] {cmd2}",
+                     "{cmd2} is the fallback when {cmd} [fails]", "use {cmd2} as a backup if {cmd} [fails]"],
+    "choose": ["either {cmd} or {cmd2} will do: [choose] one",
+               "there are two options, {cmd} and {cmd2}; [run] the better one",
+               "[run] {cmd} or {cmd2}, your choice"],
+    "json_config": ["{file} should be a JSON [file] with {key} set to {value}",
+                    "I need a config {file} in which {key} is {value}",
+                    "store {key} = {value} as JSON in {file}",
+                    "make a JSON [file] {file} with the key {key} equal to {value}"],
+    "summarise": ["I need a [summary] of {src} saved as {dst}", "{dst} should summarise {src}",
+                  "condense {src} into a [summary] in {dst}", "sum up {src} and put it in {dst}"],
+}
+for _family in FAMILIES:
+    _family.phrasings["train"] = _family.phrasings["train"] + MORE_WORDINGS.get(_family.name, [])
 FAMILY_NAMES = [f.name for f in FAMILIES]
 
 
@@ -781,3 +835,82 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --- judging a plan's run -------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    success: bool
+    reason: str          # what failed, for a person reading the bench's report
+
+
+def judge(goal: Goal, source: str, workspace: Path, *, sandbox: str = "auto") -> Verdict:
+    """Run ``source`` (a plan for ``goal``) in ``workspace`` with the goal's
+    files, then the goal's own check there: the plan succeeded, ran the
+    commands the goal names (after a review when it asks for one), and the
+    check passes. With ``negative_files``, the plan must also *fail* on them
+    (a check that checks nothing would pass both)."""
+    from .session import run_plan
+
+    _lay_out(workspace, goal.files)
+    outcome = run_plan(source, workspace, sandbox=sandbox, review="approve", choose="first")
+    if outcome.status != "succeeded":
+        return Verdict(False, f"the plan {outcome.status}: {outcome.error}")
+    events = _events(outcome.journal)
+    ran = {e.get("command") for e in events if e.get("stmt") == "Run"} | _parallel_runs(source)
+    for wanted in goal.ran:
+        if not ran & set(wanted.split("|")):
+            return Verdict(False, f"never ran {wanted!r}")
+    if goal.reviewed:
+        asked = [i for i, e in enumerate(events) if e.get("event") == "review_asked"]
+        first_run = next((i for i, e in enumerate(events) if e.get("stmt") == "Run"), len(events))
+        if not asked or asked[0] > first_run:
+            return Verdict(False, "ran before asking for a review")
+    if goal.check:
+        checked = run_plan(f'TASK "check"\n{goal.check}', workspace, sandbox=sandbox,
+                           review="approve", journal=False)
+        if checked.status != "succeeded":
+            return Verdict(False, f"the goal's check failed: {checked.error}")
+    if goal.negative_files is not None:
+        other = workspace.with_name(workspace.name + "-negative")
+        _lay_out(other, goal.negative_files)
+        if run_plan(source, other, sandbox=sandbox, review="approve", journal=False).status == "succeeded":
+            return Verdict(False, "the plan also passes where the goal is not met")
+    return Verdict(True, "ok")
+
+
+def _parallel_runs(source: str) -> set[str]:
+    """The commands of the RUNs inside PARALLEL (the journal records a
+    branch's result, not its commands; the run succeeded, so they ran)."""
+    import tisslang
+    from tisslang import ast
+
+    found: set[str] = set()
+
+    def walk(statements, inside: bool) -> None:
+        for stmt in statements:
+            if inside and isinstance(stmt, ast.Run) and isinstance(stmt.command, ast.Template):
+                found.add("".join(getattr(part, "value", "") for part in stmt.command.parts))
+            for body in ast.blocks(stmt):
+                walk(body, inside or isinstance(stmt, ast.Parallel))
+
+    walk(tisslang.parse(source).body, False)
+    return found
+
+
+def _lay_out(workspace: Path, files: dict[str, str]) -> None:
+    workspace.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        path = workspace / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def _events(run_folder: Path | None) -> list[dict]:
+    import json
+    if run_folder is None:
+        return []
+    lines = (Path(run_folder) / "events.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
