@@ -83,8 +83,6 @@ class RunView:
     @property
     def span(self) -> float:
         """Seconds from the start to the end (or to now, while running)."""
-        if self.started is None:   # read before run_started was written
-            return 1.0
         return max((self.ended or time.time()) - self.started, 1e-6)
 
     def pending(self) -> list[Entry]:

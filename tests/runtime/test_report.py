@@ -148,6 +148,7 @@ def test_tiss_log_renders_the_timeline_in_the_terminal(finished_run):
     assert lines[0].startswith("TASK Build & <ship>  failed")
     bars = {line.split()[0]: line for line in lines[1:5]}
     assert list(bars) == ["Build", "Pick", "fast", "Ask"] and all("█" in b for b in bars.values())
+    assert "$ echo '<script>window.pwned = 1</script>" in result.stdout   # the command as it ran
     assert "ASSERT out.EXIT_CODE == 0 ✓  (out.EXIT_CODE was 0; STDERR: warn)" in result.stdout
     assert "REVIEW ship <it>? → approve — --review approve" in result.stdout
     assert "CHOSE 'fast': cheapest estimate" in result.stdout
