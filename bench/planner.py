@@ -98,11 +98,13 @@ def evaluate(backend, goals, sandbox: str, repairs: int = 2, log=print) -> dict:
             plan_s = time.perf_counter() - start
             verdict = corpus.judge(goal, result.source, Path(tmp) / f"g{i}", sandbox=sandbox)
             repaired, attempt = verdict, 0
-            while not repaired.success and attempt < repairs:
+            # as `tiss plan --run --repair N`: only a run that failed has a report
+            # to feed back (a run that succeeded without doing the goal has none)
+            while not repaired.success and repaired.run_error and attempt < repairs:
                 attempt += 1
                 try:
-                    again = plan(goal.text, backend, repair=0,
-                                 failure=(result.body, [repaired.reason.splitlines()[0]]))
+                    again = plan(goal.text, backend, repair=2,
+                                 failure=(result.body, repaired.run_error.splitlines()[:6]))
                 except PlannerError:
                     break
                 result = again

@@ -21,7 +21,8 @@ def register(subparsers) -> None:
     plan.add_argument("goal", help="what the plan should do, in words")
     plan.add_argument("-o", "--output", metavar="FILE", help="write the plan to FILE (default: print it)")
     plan.add_argument("--repair", type=int, default=2, metavar="N",
-                      help="regenerate up to N times with the checker's diagnostics (default 2)")
+                      help="regenerate up to N times with the checker's diagnostics, and with "
+                           "--run, replan up to N times with a failed run's report (default 2)")
     plan.add_argument("--run", action="store_true", help="after review, run the plan")
     plan.add_argument("--review", choices=POLICIES, help="answer to the plan's review and its "
                       "REQUEST_REVIEW/PAUSE (default: ask on a terminal, pause otherwise)")
@@ -39,7 +40,8 @@ def cmd_plan(args) -> int:
     if args.repair < 0:
         return _usage_error(_error("--repair must be 0 or more", "e.g. --repair 2"), args.json)
     try:
-        result = plan(args.goal, load_default_backend(), repair=args.repair)
+        backend = load_default_backend()
+        result = plan(args.goal, backend, repair=args.repair)
         if args.output:
             Path(args.output).write_text(result.source)
     except PlannerError as exc:
@@ -49,43 +51,109 @@ def cmd_plan(args) -> int:
                                    "give -o a file in a folder you can write"), args.json)
     except Exception as exc:  # no model configured: the registry's error and hint
         return _usage_error(exc, args.json)
-    for warning in result.diagnostics:
-        print(warning.format(), file=sys.stderr)
+    _warn(result)
     summary = {"status": "planned", "plan": result.source, "attempts": result.attempts,
                "constrained": result.constrained, "output": args.output,
+               "confidence": result.confidence, "low_confidence": result.low_confidence,
                "warnings": [d.to_json() for d in result.diagnostics]}
     if not args.run:
         _show(result.source, args, summary)
         return 0
     _show(result.source, args, None)
-    return _review_and_run(result, args, summary)
+    return _review_and_run(result, args, summary, backend)
 
 
-def _review_and_run(result, args, summary: dict) -> int:
-    from .review import Request, make_reviewer
+def _warn(result) -> None:
+    for warning in result.diagnostics:
+        print(warning.format(), file=sys.stderr)
+    if result.low_confidence:
+        print(f"warning: the planner is unsure of this plan (confidence {result.confidence:.2f}): "
+              "the goal is unlike what it learnt; read the plan closely before running it",
+              file=sys.stderr)
+
+
+def _review_and_run(result, args, summary: dict, backend) -> int:
+    """Review, run, and while the run fails and --repair allows, replan with
+    its report, review and run again (in the same workspace)."""
+    from .planner import PlannerError, plan
     from .session import run_plan
 
-    answer = make_reviewer(args.review)(Request("review", "run this plan?"))
-    if answer.verdict != "approve":
-        code = 3 if answer.verdict == "reject" else 75
-        message = "rejected: nothing ran" if code == 3 else \
-            "paused: nothing ran" + (f"; run it later with: tiss run {args.output}" if args.output else "")
-        summary.update(status="rejected" if code == 3 else "paused", exit_code=code)
-        print(json.dumps(summary) if args.json else message)
-        return code
-    try:
-        sandbox = _sandbox(args.sandbox)
-        display = _display(args.json)
-    except Exception as exc:
-        return _usage_error(exc, args.json)
-    try:
-        outcome = run_plan(result.program, args.workspace, source=result.source, sandbox=sandbox,
-                           review=args.review, choose=args.choose or "auto", display=display)
-    except Exception as exc:
-        return _usage_error(exc, args.json)
-    finally:
-        display.close()
+    for replans in range(args.repair + 1):
+        result, verdict = _review(result, args)
+        if verdict != "approve":
+            code = 3 if verdict == "reject" else 75
+            message = "rejected: nothing ran" if code == 3 else \
+                "paused: nothing ran" + (f"; run it later with: tiss run {args.output}" if args.output else "")
+            summary.update(status="rejected" if code == 3 else "paused", exit_code=code)
+            print(json.dumps(summary) if args.json else message)
+            return code
+        try:
+            sandbox = _sandbox(args.sandbox)
+            display = _display(args.json)
+        except Exception as exc:
+            return _usage_error(exc, args.json)
+        try:
+            outcome = run_plan(result.program, args.workspace, source=result.source, sandbox=sandbox,
+                               review=args.review, choose=args.choose or "auto", display=display)
+        except Exception as exc:
+            return _usage_error(exc, args.json)
+        finally:
+            display.close()
+        if outcome.status != "failed" or replans == args.repair or not result.body:
+            return _finish(outcome, args.json)
+        report = (outcome.error or "the run failed").splitlines()
+        print(f"the run failed; asking the planner for a repaired plan "
+              f"({replans + 1} of {args.repair})", file=sys.stderr)
+        try:
+            result = plan(args.goal, backend, repair=args.repair, failure=(result.body, report[:6]))
+        except PlannerError:
+            return _finish(outcome, args.json)
+        _warn(result)
+        _show(result.source, args, None)
     return _finish(outcome, args.json)
+
+
+def _review(result, args):
+    """The reviewer's verdict on the plan: on a terminal (no --review given)
+    approve, edit (in $VISUAL/$EDITOR, checked again) or reject; otherwise
+    the review policy's answer."""
+    from .review import Request, make_reviewer
+
+    if args.review not in (None, "ask") or not sys.stdin.isatty():
+        return result, make_reviewer(args.review)(Request("review", "run this plan?")).verdict
+    from .repl_review import ask_key
+    while True:
+        word = ask_key("run this plan?", {"a": "approve", "e": "edit", "r": "reject"})
+        if word != "edit":
+            return result, word
+        result = _edited(result)
+        _show(result.source, args, None)
+
+
+def _edited(result):
+    """The plan after the reviewer edited it: kept only if it parses and checks."""
+    import os
+    import subprocess
+    import tempfile
+
+    from .planner import check
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.NamedTemporaryFile("w+", suffix=".tiss", delete=False) as handle:
+        handle.write(result.source)
+    try:
+        subprocess.run([*editor.split(), handle.name], check=False)
+        source = Path(handle.name).read_text()
+    finally:
+        os.unlink(handle.name)
+    program, diagnostics = check(source)
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if errors:
+        print("the edited plan does not check; keeping the previous one:\n"
+              + "\n".join(d.format() for d in errors), file=sys.stderr)
+        return result
+    result.source, result.program, result.body = source, program, ""
+    return result
 
 
 def _show(source: str, args, summary: dict | None) -> None:

@@ -107,7 +107,7 @@ def plan(goal: str, backend, *, repair: int = DEFAULT_REPAIRS, max_tokens: int =
     slotted = _slotted(goal, backend)
     constrained = constrain and _can_constrain(backend)
     failures: list[list[Diagnostic]] = []
-    body, problems = (failure[0], failure[1]) if failure else (None, [])
+    body, problems = (failure[0], [_reslot(p, slotted) for p in failure[1]]) if failure else (None, [])
     source = None
     for attempt in range(1, repair + 2):
         prompt = prompt_for(slotted.text, body, problems) if body is not None else prompt_for(slotted.text)
@@ -139,6 +139,15 @@ def _slotted(goal: str, backend) -> Slotted:
         return slot(goal)
     except SlotError as exc:
         raise PlannerError(str(exc), [], hint="split the goal into smaller ones") from None
+
+
+def _reslot(problem: str, slotted: Slotted) -> str:
+    """A run's failure report as the model knows the goal: its literals
+    written as their markers again (the longest first)."""
+    for marker, literal in sorted(slotted.values.items(), key=lambda kv: -len(kv[1])):
+        if marker[1] != "M" and len(literal) > 1:
+            problem = problem.replace(literal, marker)
+    return problem
 
 
 def _whole_plan(goal: str, body: str, slotted: Slotted) -> str:

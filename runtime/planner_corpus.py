@@ -844,6 +844,8 @@ if __name__ == "__main__":
 class Verdict:
     success: bool
     reason: str          # what failed, for a person reading the bench's report
+    run_error: str | None = None   # the plan's own run failed with this report (what
+                                   # `tiss plan --run --repair` feeds back); None otherwise
 
 
 def judge(goal: Goal, source: str, workspace: Path, *, sandbox: str = "auto") -> Verdict:
@@ -857,7 +859,8 @@ def judge(goal: Goal, source: str, workspace: Path, *, sandbox: str = "auto") ->
     _lay_out(workspace, goal.files)
     outcome = run_plan(source, workspace, sandbox=sandbox, review="approve", choose="first")
     if outcome.status != "succeeded":
-        return Verdict(False, f"the plan {outcome.status}: {outcome.error}")
+        return Verdict(False, f"the plan {outcome.status}: {outcome.error}",
+                       run_error=outcome.error or outcome.status)
     events = _events(outcome.journal)
     ran = {e.get("command") for e in events if e.get("stmt") == "Run"} | _parallel_runs(source)
     for wanted in goal.ran:

@@ -45,7 +45,8 @@ _COMMAND_CUE = re.compile(r"\b(run|runs|running|execute|executes|executing|comma
 _CODE_CUE = re.compile(r"\b(function|method|class|variable|key|field|def|identifier|setting|"
                        r"option|routine|helper|define|tested)\s+(?:(?:named|called)\s+)?$", re.I)
 # A word followed by "set to 30", "= 30", "is 30" names a setting.
-_SETTING_AFTER = re.compile(r"^\s*(?:set to|=|is|to be|equal to|to|as)\s+-?\d", re.I)
+_SETTING_AFTER = re.compile(r"^\s*(?:set to|=|is|to be|equal to|to|as)\s+-?\d+(?:\.\d+)?"
+                            r"(?!\s*(?:times|attempts|tries|retries|lines)\b)", re.I)
 # The first word of a quoted string that is a shell command.
 COMMANDS = frozenset("""ls pwd date python python3 echo uname whoami env df du id hostname
     true false cat grep rm mv cp mkdir touch make pytest sh bash git wc head tail sort find
@@ -140,7 +141,7 @@ def _classify(match: re.Match, goal: str) -> tuple[str | None, str]:
 # Words a cue such as "function" is often followed by that are not its name.
 _NOT_NAMES = frozenset("""a an the that which to in of and or with for named called
     returns return returning takes taking computes computing adds adding file files
-    test tests it is this file line lines count number value""".split())
+    test tests it is this file line lines count number value up down code status result exit""".split())
 
 
 # --- putting the literals back ----------------------------------------------------
