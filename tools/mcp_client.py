@@ -199,84 +199,107 @@ class _Loop:
 
 
 @dataclass
+class _Live:
+    """One session with a server: its client, and the task that holds it open
+    until ``stop`` is set (anyio scopes must be left by the task that entered them)."""
+
+    client: Any
+    stop: asyncio.Event
+    task: asyncio.Task
+    stderr: Any
+
+
+@dataclass
 class McpServer:
     """One configured server and its session in this run. ``start`` is
-    idempotent (PARALLEL branches may call at once); after the server dies,
-    the next ``call`` starts it again."""
+    idempotent (PARALLEL branches may call at once); after the server dies or
+    times out, its session is closed in the background and the next ``call``
+    starts a new one."""
 
     spec: ServerSpec
     loop: _Loop
     cwd: str | None = None
-    _client: Any = None
-    _stop: asyncio.Event | None = None
-    _task: asyncio.Task | None = None
-    _stderr: Any = None
+    _live: _Live | None = None
+    _listing: list = field(default_factory=list)
+    _ended: list = field(default_factory=list)       # sessions being closed
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> list:
         """Start the server (unless running) and return its tools (SDK objects)."""
         with self._lock:
-            if self._client is not None:
+            if self._live is not None:
                 return self._listing
-            self._stderr = self._stderr or tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
+            stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
             try:
-                self._client, self._listing = self.loop.run(self._open(), self.spec.startup_timeout + 5)
+                self._live, self._listing = self.loop.run(self._open(stderr), self.spec.startup_timeout + 5)
             except McpServerError:
                 raise
             except (asyncio.TimeoutError, TimeoutError, concurrent.futures.TimeoutError):
                 raise self._failure(f"did not answer within {self.spec.startup_timeout:g} s of starting",
-                                    "is it an MCP server? raise `startup_timeout` if it is slow") from None
+                                    stderr, "is it an MCP server? raise `startup_timeout` if it is slow") from None
             except Exception as exc:
-                raise self._failure(f"failed to start: {_reason(exc)}") from None
+                raise self._failure(f"failed to start: {_reason(exc)}", stderr) from None
             return self._listing
 
     def call(self, tool: str, arguments: dict) -> Any:
-        client = self._client or (self.start() and self._client)
         from mcp import MCPError
         from mcp_types import CONNECTION_CLOSED
+        if self._live is None:
+            self.start()
+        live = self._live
         try:
-            result = self.loop.run(client.call_tool(tool, arguments, read_timeout_seconds=self.spec.timeout))
+            result = self.loop.run(live.client.call_tool(tool, arguments, read_timeout_seconds=self.spec.timeout))
         except MCPError as exc:
             if exc.code == CONNECTION_CLOSED:
-                self._forget()
-                raise self._failure(f"died during the call to {tool!r}") from None
+                self._end(live)
+                raise self._failure(f"died during the call to {tool!r}", live.stderr) from None
             if "timed out" in exc.message.lower():
-                self._forget()
+                self._end(live)
                 raise self._failure(f"did not answer the call to {tool!r} within {self.spec.timeout:g} s",
-                                    "raise its `timeout`, or check the server") from None
+                                    live.stderr, "raise its `timeout`, or check the server") from None
             raise ToolError(f"{self.spec.label}: tool {tool!r}: {exc.message}") from None
         if result.is_error:
             raise ToolError(f"{self.spec.label} answered: {_text_of(result) or 'an error, without details'}")
         return _value(result)
 
     def close(self) -> None:
-        if self._task is not None:
+        """End the session and wait (a few seconds at most) for every process."""
+        if self._live is not None:
+            self._end(self._live)
+        tasks = [live.task for live in self._ended]
+        if tasks:
             try:
-                self.loop.run(self._close(), CLOSE_TIMEOUT)
-            except Exception:   # closing is best effort: the process group ends anyway
+                self.loop.run(asyncio.wait(tasks, timeout=CLOSE_TIMEOUT), CLOSE_TIMEOUT + 1)
+            except Exception:   # best effort: each stdio process gets EOF when we exit anyway
                 pass
-        self._forget()
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
+        for live in self._ended:
+            live.stderr.close()
+        self._ended = []
+
+    def _end(self, live: _Live) -> None:
+        """Let the session's task leave its scopes (which stops the process)."""
+        with self._lock:
+            if self._live is live:
+                self._live = None
+                self._ended.append(live)
+                self.loop.loop.call_soon_threadsafe(live.stop.set)
 
     # -- inside the event loop ------------------------------------------------
 
-    async def _open(self):
-        """Start the session in a task of its own (anyio scopes must be
-        entered and left by the same task) and wait until it has the tools."""
+    async def _open(self, stderr) -> tuple[_Live, list]:
+        """Start the session in a task of its own and wait until it has the tools."""
         ready = self.loop.loop.create_future()
-        self._stop = asyncio.Event()
-        self._task = asyncio.ensure_future(self._hold(ready))
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(self._hold(ready, stop, stderr))
         try:
-            return await asyncio.wait_for(asyncio.shield(ready), self.spec.startup_timeout)
+            client, listing = await asyncio.wait_for(asyncio.shield(ready), self.spec.startup_timeout)
         except BaseException:
             ready.cancel()      # nobody waits for it any more
-            self._stop.set()
-            self._task.cancel()
+            task.cancel()
             raise
+        return _Live(client, stop, task, stderr), listing
 
-    async def _hold(self, ready: asyncio.Future) -> None:
+    async def _hold(self, ready: asyncio.Future, stop: asyncio.Event, stderr) -> None:
         from contextlib import AsyncExitStack
 
         from mcp import Client
@@ -284,7 +307,7 @@ class McpServer:
         try:
             async with AsyncExitStack() as stack:
                 client = await stack.enter_async_context(Client(
-                    await self._target(stack), read_timeout_seconds=self.spec.timeout,
+                    await self._target(stack, stderr), read_timeout_seconds=self.spec.timeout,
                     client_info=Implementation(name="quanta-tissu", version="0")))
                 listing, cursor = [], None
                 while True:   # every page of the listing
@@ -294,18 +317,14 @@ class McpServer:
                     if not cursor:
                         break
                 ready.set_result((client, listing))
-                await self._stop.wait()
+                await stop.wait()
         except BaseException as exc:
             if not ready.done():
                 ready.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
             if not isinstance(exc, Exception):
                 raise
 
-    async def _close(self) -> None:
-        self._stop.set()
-        await asyncio.wait([self._task], timeout=CLOSE_TIMEOUT)
-
-    async def _target(self, stack):
+    async def _target(self, stack, stderr):
         """What the SDK's Client connects to: a URL (headers need an HTTP
         client of our own, closed with the session) or a command."""
         spec = self.spec
@@ -322,21 +341,16 @@ class McpServer:
         return stdio_client(StdioServerParameters(
             command=spec.command, args=list(spec.args), cwd=spec.cwd or self.cwd,
             env={k: expand(v, f"{spec.label}: env {k}") for k, v in spec.env} or None),
-            errlog=self._stderr)
+            errlog=stderr)
 
     # -- failures -------------------------------------------------------------
 
-    def _forget(self) -> None:
-        self._client, self._task = None, None
-
-    def _failure(self, what: str, hint: str | None = None) -> McpServerError:
+    def _failure(self, what: str, stderr, hint: str | None = None) -> McpServerError:
         """A failure naming the server, with the last lines it wrote to stderr."""
-        said = ""
-        if self._stderr is not None:
-            self._stderr.flush()
-            self._stderr.seek(0)
-            tail = [line for line in self._stderr.read().splitlines() if line.strip()][-5:]
-            said = "".join(f"\n  | {line}" for line in tail)
+        stderr.flush()
+        stderr.seek(0)
+        tail = [line for line in stderr.read().splitlines() if line.strip()][-5:]
+        said = "".join(f"\n  | {line}" for line in tail)
         fix = "`url` and `headers`" if self.spec.url else "`command`, `args` and `env`"
         return McpServerError(f"{self.spec.describe()} {what}{said}",
                               hint=hint or f"check {fix} of mcp_servers.{self.spec.name} in {self.spec.origin}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 from mcp.server import MCPServer
@@ -38,6 +39,13 @@ def flaky(text: str) -> str:
         print("fixture: dying on purpose", file=sys.stderr, flush=True)
         os._exit(3)
     return text
+
+
+@server.tool()
+def nap(seconds: float) -> str:
+    """Sleep, then answer (a server too slow for its timeout)."""
+    time.sleep(seconds)
+    return "rested"
 
 
 @server.tool()

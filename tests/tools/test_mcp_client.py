@@ -180,6 +180,15 @@ def test_a_server_that_dies_mid_call_is_named_and_starts_again(servers, tmp_path
     assert tools["pid"].call({})["result"] != first
 
 
+def test_a_server_slower_than_its_timeout_is_named(servers, tmp_path):
+    tools, _ = servers({"fx": {**fixture_server(tmp_path), "timeout": 1}})
+    with pytest.raises(McpServerError) as slow:
+        tools["nap"].call({"seconds": 30})
+    assert "mcp server 'fx'" in slow.value.message
+    assert "did not answer the call to 'nap' within 1 s" in slow.value.message
+    assert tools["nap"].call({"seconds": 0}) == {"result": "rested"}   # a new session answers
+
+
 def test_close_ends_the_server_process(tmp_path):
     tools, _ = mcp_tools({"mcp_servers": {"fx": fixture_server(tmp_path)}})
     pid = {t.name: t for t in tools}["pid"].call({})["result"]
