@@ -1,0 +1,132 @@
+"""The planner's corpus generator (runtime/planner_corpus.py): every plan it
+teaches checks, the held-out split shares nothing with training, the
+reference plans achieve their goals in a real sandbox, and the judge that
+measures the planner tells a plan that does the goal from one that does not."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from runtime import planner_corpus as corpus
+from runtime.planner import check, prompt_for
+from runtime.slots import MARKER
+
+from ..sandbox.conftest import require_backend
+
+
+@pytest.fixture(scope="module")
+def train_goals():
+    return corpus.goals("train", 400, seed=11)
+
+
+@pytest.fixture(scope="module")
+def held_out_goals():
+    return corpus.goals("held_out", 200, seed=11)
+
+
+def test_every_training_plan_checks_once_its_literals_are_back(train_goals):
+    for goal in train_goals:
+        source = goal.filled_plan()
+        program, diagnostics = check(source)
+        assert program is not None and not [d for d in diagnostics if d.severity == "error"], \
+            f"{goal.text}\n{source}\n{diagnostics}"
+        assert not MARKER.search(source), f"a marker left in:\n{source}"
+
+
+def test_training_covers_every_family_and_pairs(train_goals):
+    families = {g.family for g in train_goals}
+    assert set(corpus.FAMILY_NAMES) <= families
+    assert any("+" in f for f in families)
+
+
+def test_the_model_sees_markers_never_the_literals(train_goals):
+    for goal in train_goals:
+        text = corpus.training_text(goal)
+        assert text.startswith(prompt_for(goal.slotted.text) + "\n")
+        for literal in goal.slotted.values.values():
+            if len(literal) > 3:  # short ones ("ls", "30") occur as ordinary words too
+                assert literal not in goal.slotted.text
+
+
+def test_held_out_shares_no_wording_literal_or_pair_with_training(train_goals, held_out_goals):
+    for family in corpus.FAMILIES:
+        assert not set(family.phrasings["train"]) & set(family.phrasings["held_out"]), family.name
+    for pools in (corpus._STEMS, corpus._TEXTS, corpus._IDENTS, corpus._KEYS, corpus._COMMANDS,
+                  corpus._RISKY, corpus._FAILING):
+        assert not set(pools["train"]) & set(pools["held_out"])
+    train_pairs = {g.family for g in train_goals if "+" in g.family}
+    held_pairs = {g.family for g in held_out_goals if "+" in g.family}
+    assert held_pairs and not train_pairs & held_pairs
+    train_texts = {g.slotted.text.lower() for g in train_goals}
+    assert not train_texts & {g.slotted.text.lower() for g in held_out_goals}
+
+
+def test_the_corpus_file_is_prompt_plan_and_eos(tmp_path):
+    path = corpus.write_corpus(tmp_path / "c.txt", pairs=60, seed=2, repair_fraction=0.3)
+    examples = path.read_text().split("<|eos|>")
+    assert examples[-1] == "" and len(examples) - 1 >= 60
+    plans = [e for e in examples[:-1] if "FAILED PLAN:" not in e]
+    repairs = [e for e in examples[:-1] if "FAILED PLAN:" in e]
+    assert len(plans) == 60 and repairs
+    for example in repairs:
+        # the problems are the checker's own words about the broken plan
+        broken = example.split("FAILED PLAN:\n")[1].split("PROBLEMS:\n")[0]
+        problems = example.split("PROBLEMS:\n")[1].split("\nPLAN:\n")[0].splitlines()
+        errors = [d for d in check(broken)[1] if d.severity == "error"]
+        assert problems == [f"{d.line}:{d.col}: {d.message}" + (f" (hint: {d.hint})" if d.hint else "")
+                            for d in errors]
+        fixed = example.split("\nPLAN:\n")[1]
+        assert not [d for d in check(fixed)[1] if d.severity == "error"]
+
+
+def _one_of_each(goals):
+    seen, out = set(), []
+    for goal in goals:
+        if goal.family not in seen and "+" not in goal.family and goal.family != "summarise":
+            seen.add(goal.family)
+            out.append(goal)
+    return out
+
+
+def test_reference_plans_achieve_their_goals_in_the_sandbox(tmp_path, train_goals):
+    require_backend("docker")
+    for i, goal in enumerate(_one_of_each(train_goals)):
+        verdict = corpus.judge(goal, goal.filled_plan(), tmp_path / f"g{i}", sandbox="docker")
+        assert verdict.success, f"{goal.family}: {goal.text}\n{verdict.reason}"
+
+
+def _goal(family: str, seed: int = 0):
+    rng = random.Random(seed)
+    f = next(f for f in corpus.FAMILIES if f.name == family)
+    while True:
+        goal = corpus.make_goal(rng, "train", f)
+        if goal and goal.plan:
+            return goal
+
+
+@pytest.mark.parametrize("family, wrong, reason", [
+    # writes another text than the goal's
+    ("write_text", lambda p, g: p.replace(g.slotted.values["«T0»"], "something else"),
+     "check failed"),
+    # asserts only what it did itself: the plan passes, the goal's check does not
+    ("function_test", lambda p, g: re.sub(r"assert \w+\(2, 3\) == -?\d+", "assert True",
+                                          re.sub(r"return .*", "return 0", p)),
+     "check failed"),
+    ("run_command", lambda p, g: p.replace(f'RUN "{g.slotted.values["«C0»"]}"', 'RUN "true"'),
+     "never ran"),
+    ("review_risky", lambda p, g: p.replace("REQUEST_REVIEW", "LOG"), "before asking"),
+    # a check that checks nothing passes where the goal is not met too
+    ("check_contains", lambda p, g: p.replace("ASSERT content CONTAINS", "ASSERT content NOT CONTAINS")
+     .replace("NOT CONTAINS", "CONTAINS", 1).replace('ASSERT content CONTAINS "', 'LOG "', 1),
+     "also passes"),
+])
+def test_the_judge_fails_a_plan_that_misses_the_goal(tmp_path, family, wrong, reason):
+    require_backend("docker")
+    goal = _goal(family)
+    plan = wrong(goal.filled_plan(), goal)
+    assert plan != goal.filled_plan()
+    verdict = corpus.judge(goal, plan, tmp_path / "w", sandbox="docker")
+    assert not verdict.success and reason in verdict.reason, verdict.reason
