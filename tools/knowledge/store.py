@@ -13,7 +13,8 @@ Why these choices:
   bytes changed, and drops the ones that are gone.
 - FTS5 as an external-content index over ``chunks`` (kept in step by
   triggers), with the porter stemmer so that "sorting" finds "sort"; BM25
-  weighs a match in the heading path above one in the body.
+  weighs a match in the section's own title above one in the headings
+  above it or in the body.
 - Optional dense vectors (an embedder passed in, e.g. TissLM's hidden states:
   this package imports no model), fused with BM25 by reciprocal rank fusion.
   Stored as float32 blobs in the same file; the standard library's sqlite3
@@ -35,7 +36,7 @@ from typing import Callable, Iterable, Protocol, Sequence
 
 from tisslang.paths import KNOWLEDGE_NAME, KNOWLEDGE_NAME_HINT
 
-from .chunking import Chunk, ChunkConfig, chunk_text
+from .chunking import HEADING_SEPARATOR, Chunk, ChunkConfig, chunk_text
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5000        # how long a writer waits for another one
@@ -46,7 +47,8 @@ BINARY_PROBE = 8192           # a NUL byte in the first bytes means binary
 QUERY_TERMS = 32              # longer queries keep their first terms
 RRF_K = 60                    # reciprocal rank fusion's damping constant
 FUSION_DEPTH = 50             # candidates each ranking hands to the fusion
-HEADING_WEIGHT, TEXT_WEIGHT = 4.0, 1.0
+# BM25 column weights: the section's own title, the path of headings above it, the body.
+TITLE_WEIGHT, HEADING_WEIGHT, TEXT_WEIGHT = 4.0, 1.0, 1.0
 SKIPPED_FOLDERS = {"__pycache__", "node_modules"}   # besides hidden folders (.git, .tiss, .venv)
 MODES = ("bm25", "dense", "hybrid")
 
@@ -61,16 +63,18 @@ CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, sha256 TEXT NOT NULL,
                    bytes INTEGER NOT NULL, chunks INTEGER NOT NULL, indexed_at REAL NOT NULL);
 CREATE TABLE chunks(id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, start_line INTEGER NOT NULL,
-                    end_line INTEGER NOT NULL, heading TEXT NOT NULL, text TEXT NOT NULL);
+                    end_line INTEGER NOT NULL, title TEXT NOT NULL, heading TEXT NOT NULL,
+                    text TEXT NOT NULL);
 CREATE INDEX chunks_by_file ON chunks(file_id);
-CREATE VIRTUAL TABLE chunks_fts USING fts5(heading, text, content='chunks', content_rowid='id',
+CREATE VIRTUAL TABLE chunks_fts USING fts5(title, heading, text, content='chunks', content_rowid='id',
                                            tokenize='porter unicode61 remove_diacritics 2');
 CREATE TABLE vectors(chunk_id INTEGER PRIMARY KEY, vector BLOB NOT NULL);
 CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
-  INSERT INTO chunks_fts(rowid, heading, text) VALUES (new.id, new.heading, new.text);
+  INSERT INTO chunks_fts(rowid, title, heading, text) VALUES (new.id, new.title, new.heading, new.text);
 END;
 CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
-  INSERT INTO chunks_fts(chunks_fts, rowid, heading, text) VALUES ('delete', old.id, old.heading, old.text);
+  INSERT INTO chunks_fts(chunks_fts, rowid, title, heading, text)
+    VALUES ('delete', old.id, old.title, old.heading, old.text);
   DELETE FROM vectors WHERE chunk_id = old.id;
 END;
 """
@@ -354,11 +358,12 @@ class KnowledgeBase:
                     "INSERT INTO files(path, sha256, bytes, chunks, indexed_at) VALUES (?, ?, ?, ?, ?)",
                     (name, digest, size, len(chunks), time.time())).lastrowid
                 for chunk in chunks:
-                    rows.append((next_id, file_id, chunk.start_line, chunk.end_line, chunk.heading, chunk.text))
+                    rows.append((next_id, file_id, chunk.start_line, chunk.end_line,
+                                 chunk.heading.rpartition(HEADING_SEPARATOR)[2], chunk.heading, chunk.text))
                     if vectors is not None:
                         vector_rows.append((next_id, vectors[len(vector_rows)].tobytes()))
                     next_id += 1
-            self.db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self.db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             self.db.executemany("INSERT INTO vectors VALUES (?, ?)", vector_rows)
         for name, _, size, chunks in batch:
             report.indexed.append(name)
@@ -449,7 +454,8 @@ class KnowledgeBase:
     def _bm25_ids(self, query: str, k: int) -> list[tuple[int, float]]:
         expression = match_expression(query)
         rows = self.db.execute(
-            f"SELECT rowid, bm25(chunks_fts, {HEADING_WEIGHT}, {TEXT_WEIGHT}) AS score FROM chunks_fts "
+            f"SELECT rowid, bm25(chunks_fts, {TITLE_WEIGHT}, {HEADING_WEIGHT}, {TEXT_WEIGHT}) AS score "
+            "FROM chunks_fts "
             "WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?", (expression, k))
         return [(rowid, -score) for rowid, score in rows]      # bm25() is lower-is-better
 
