@@ -126,6 +126,10 @@ def test_a_workspace_tiss_yaml_needs_trust_and_a_change_withdraws_it(home):
     assert "tiss.yaml: it names MCP servers, which run on this machine outside the sandbox, " \
            "which you have not trusted" in refused.stderr
     assert "hint: read it, then trust it with: tiss trust tiss.yaml" in refused.stderr
+    for command in (["tools"], ["check", "plan.tiss"]):      # every command says it the same way
+        other = home.tiss(*command)
+        assert other.returncode == 2 and "which you have not trusted" in other.stderr
+        assert "Traceback" not in other.stderr
     assert not started.exists()                   # nothing ran
 
     trusted = home.tiss("trust")
