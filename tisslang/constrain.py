@@ -187,6 +187,8 @@ class PlanConstraint:
 
         self.vocabulary = vocabulary
         self._grammar = vocabulary.grammar_for(markers)
+        # a byte of `«` or `»` in text may begin a marker, which needs its rest
+        self._stays_in_text = _STAYS_IN_TEXT - frozenset("«»".encode()) if markers else _STAYS_IN_TEXT
         # what finishes a marker begun (`F0»` after `«`): the ending search's first tries
         self._marker_rests = tuple(dict.fromkeys(
             m.encode()[i:] for m in markers or () for i in range(2, len(m.encode()))))
@@ -347,7 +349,7 @@ class PlanConstraint:
         """Whether some ending after ``token`` fits in the tokens left then
         (counting a byte a token, which never undercounts)."""
         piece, room = self.vocabulary.token_bytes[token], self.remaining - 1
-        if in_text and _STAYS_IN_TEXT.issuperset(piece):
+        if in_text and self._stays_in_text.issuperset(piece):
             # more of the same text: the same ending, after the rest of a
             # UTF-8 character the piece may leave begun
             return len(self._ending) + _utf8_missing(self.text + piece) <= room

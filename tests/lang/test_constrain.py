@@ -185,3 +185,74 @@ def test_random_walks_inside_an_object_never_repeat_a_key(seed, budget, bytes_on
         constraint.advance(int(rng.choice(pick)))
     assert constraint.is_accepting(), constraint.text[-80:]
     tisslang.parse(constraint.text.decode("utf-8"))
+
+
+# --- the planner's slot markers (runtime/slots.py) ------------------------------
+
+MARKERS = ("«F0»", "«T0»")
+
+
+def _feed(constraint, tokenizer, text: str) -> str | None:
+    """Feed ``text``; the piece refused first, or None if all was allowed."""
+    for token in tokenizer.encode(text):
+        if not constraint.allowed_mask()[token]:
+            return tokenizer.token_bytes[token].decode("utf-8", "replace")
+        constraint.advance(token)
+    return None
+
+
+@pytest.mark.parametrize("text, refused", [
+    ('WRITE "«F0»" <<EOF\n«T0» and more\nEOF\n', None),
+    ('WRITE "«F1»" "x"\n', "1"),               # a marker the goal does not have
+    ('WRITE "«T0»" "«X0»"\n', "X"),             # a type there is none of
+    ('LOG "a « b"\n', " "),                     # « only as a whole marker
+    ('RUN <<SH\necho »\nSH\n', "\n"),            # in a body too (» is refused; bytes: its tail)
+])
+def test_strings_and_bodies_hold_only_the_goals_markers(text, refused, bytes_only):
+    tokenizer, vocabulary = bytes_only
+    constraint = PlanConstraint(vocabulary, markers=MARKERS)
+    got = _feed(constraint, tokenizer, text)
+    if refused is None:
+        assert got is None and constraint.is_accepting()
+    else:
+        assert got is not None
+
+
+def test_without_markers_the_language_is_unchanged(bytes_only):
+    tokenizer, vocabulary = bytes_only
+    constraint = PlanConstraint(vocabulary)
+    assert _feed(constraint, tokenizer, 'LOG "a « b «F9»"\n') is None
+
+
+@pytest.fixture(scope="module")
+def marker_tokens():
+    """A vocabulary where `«` is one token, as in the planner's."""
+    texts = [p.read_text() for p in EXAMPLES] + ['WRITE "«F0»" "«T0»"\n' * 50]
+    tokenizer = Tokenizer.train(texts, 400)
+    assert len(tokenizer.encode("«")) == 1
+    return tokenizer, PlanVocabulary(tokenizer.token_bytes, tokenizer.encode_bytes, tokenizer.eos_id,
+                                     tokenizer.special_ids.values())
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**31 - 1), budget=st.integers(SHORTEST, 70))
+def test_random_walks_with_markers_end_as_plans_with_only_those_markers(seed, budget, marker_tokens):
+    """Steering finishes a marker begun (`«` then `F0»`) within the budget."""
+    from runtime.slots import MARKER
+    tokenizer, vocabulary = marker_tokens
+    rng = np.random.default_rng(seed)
+    constraint = PlanConstraint(vocabulary, max_tokens=budget, markers=MARKERS)
+    lead = tokenizer.encode("«")[0]
+    while constraint.remaining > 0:
+        mask = constraint.allowed_mask()
+        allowed = np.flatnonzero(mask)
+        if not len(allowed) or (constraint.is_accepting() and rng.random() < 0.05):
+            break
+        # lean towards markers, so walks meet them often
+        pick = lead if mask[lead] and rng.random() < 0.3 else int(rng.choice(allowed))
+        constraint.advance(pick)
+    assert constraint.is_accepting(), constraint.text[-80:]
+    text = constraint.text.decode("utf-8")
+    tisslang.parse(text)
+    assert set(MARKER.findall(text)) <= {("F", "0"), ("T", "0")}
+    assert text.count("«") == len(MARKER.findall(text))
