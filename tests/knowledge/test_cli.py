@@ -114,3 +114,34 @@ def test_dense_search_on_a_base_without_vectors_says_so(tmp_path):
     tiss(tmp_path, "kb", "add", "docs")
     result = tiss(tmp_path, "kb", "search", "x", "--mode", "dense")
     assert result.returncode == 2 and "this base has no dense vectors" in result.stderr
+
+
+def test_a_long_add_on_a_terminal_shows_a_progress_bar(tmp_path):
+    import os
+    import pty
+
+    make_corpus(tmp_path / "docs", 300, paragraphs=16)          # over a megabyte
+    leader, follower = pty.openpty()
+    with subprocess.Popen([*TISS, "kb", "add", "docs"], cwd=tmp_path, stdout=subprocess.PIPE,
+                          stderr=follower, stdin=subprocess.DEVNULL) as process:
+        os.close(follower)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:      # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        out = process.stdout.read().decode()
+    os.close(leader)
+    assert process.returncode == 0
+    assert b"indexing" in drawn and "\u2501".encode() in drawn        # rich's bar
+    assert out.startswith("indexed 300 file(s)")
+
+
+def test_a_short_add_or_a_pipe_shows_no_bar(tmp_path):
+    make_corpus(tmp_path / "docs", 300, paragraphs=16)
+    result = tiss(tmp_path, "kb", "add", "docs")
+    assert result.returncode == 0 and result.stderr == ""
