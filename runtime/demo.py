@@ -1,11 +1,15 @@
-"""``make demo``: the toolchain and the runtime end to end on the examples.
+"""``make demo``: the product's main job end to end, on a fresh machine.
 
-1. check and format-check every examples/*.tiss, and print a parse summary;
-2. run one real example plan in the sandbox (``auto``: Docker, else
-   bubblewrap) with the live progress display, in a fresh workspace;
-3. show the run folder it left behind.
+1. check and format-check every examples/*.tiss (one line each);
+2. the embedded planner (TissLM, weights shipped in the package) writes a
+   plan for a small coding goal, under the TissLang grammar;
+3. the plan is shown for review (the demo approves it for you; ``--ask``
+   asks you, as ``tiss plan --run`` does);
+4. it runs in the sandbox (``auto``: Docker, else bubblewrap) with the live
+   display, in a fresh workspace, and the demo lists the assertions that
+   passed and the files the plan wrote.
 
-    python -m runtime.demo [--plan examples/06_parallel_checks.tiss] [--sandbox auto]
+    python -m runtime.demo [--goal "…"] [--sandbox auto] [--ask]
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from .sandbox import BACKENDS
 from .session import check_program, run_plan
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-DEFAULT_PLAN = EXAMPLES / "06_parallel_checks.tiss"
 
 
 def count_statements(stmts, counts: Counter) -> Counter:
@@ -65,30 +68,83 @@ def check_examples() -> bool:
     return ok
 
 
+DEFAULT_GOAL = ("write a function add_numbers in calc.py that returns the sum of two "
+                "numbers and test it")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="QuantaTissu demo")
-    parser.add_argument("--plan", type=Path, default=DEFAULT_PLAN)
+    parser = argparse.ArgumentParser(description="QuantaTissu demo: plan a goal, review, run")
+    parser.add_argument("--goal", default=DEFAULT_GOAL)
     parser.add_argument("--sandbox", default="auto", choices=BACKENDS)
+    parser.add_argument("--ask", action="store_true", help="review the plan yourself")
     args = parser.parse_args(argv)
 
     if not check_examples():
         return 2
+    result = plan_goal(args.goal)
+    if result is None:
+        return 2
+    if not review(result, args.ask):
+        print("rejected: nothing ran")
+        return 3
+    return run_reviewed(result, args.sandbox)
+
+
+def plan_goal(goal: str):
+    """The embedded planner's plan for ``goal``, shown highlighted."""
+    import time
+
+    from .models import load_default_backend
+    from .planner import PlannerError, highlighted, plan
+    from .slots import slot
+
+    print(f"\n== Planning with the embedded TissLM\n  goal:        {goal}\n"
+          f"  model sees:  {slot(goal).text}")
+    try:
+        backend = load_default_backend()
+        start = time.perf_counter()
+        result = plan(goal, backend)
+    except PlannerError as exc:
+        print(f"error: {exc.message}\nhint: {exc.hint}")
+        return None
+    print(f"  planned in {time.perf_counter() - start:.2f}s, {result.attempts} attempt(s), "
+          f"{'constrained by the grammar' if result.constrained else 'unconstrained'}, "
+          f"confidence {result.confidence:.2f}\n")
+    print(highlighted(result.source, sys.stdout))
+    return result
+
+
+def review(result, ask: bool) -> bool:
+    print("\n== Review")
+    if not ask:
+        print("  run this plan?  approve   (answered by the demo; --ask to answer yourself)")
+        return True
+    answer = input("  run this plan? [a]pprove / [r]eject: ").strip().lower()
+    return answer.startswith("a")
+
+
+def run_reviewed(result, sandbox: str) -> int:
+    import json
+
     workspace = Path(tempfile.mkdtemp(prefix="tiss-demo-"))
-    print(f"\n== Running {args.plan.name} in the {args.sandbox} sandbox (workspace {workspace})")
+    print(f"\n== Running it in the {sandbox} sandbox (workspace {workspace})")
     display = make_display(sys.stdout)
     try:
-        outcome = run_plan(args.plan, workspace, sandbox=args.sandbox, review="approve", display=display)
+        outcome = run_plan(result.program, workspace, source=result.source, sandbox=sandbox,
+                           review="approve", display=display)
     finally:
         display.close()
     print(f"\n{outcome.status} in run {outcome.run_id}" + (f": {outcome.error}" if outcome.error else ""))
-    for step in outcome.steps:
-        print(f"  {step.status:10} {step.duration:6.2f}s  {step.name}")
-    folder = outcome.journal
-    print(f"\n== Run folder {folder}")
-    for item in sorted(folder.iterdir()):
-        print(f"  {item.name}")
-    print(f"  ({sum(1 for _ in open(folder / 'events.jsonl'))} events; "
-          f"see them with: tiss log {outcome.run_id} --workspace {workspace})")
+    events = [json.loads(line) for line in (outcome.journal / "events.jsonl").read_text().splitlines()]
+    asserts = [e for e in events if e.get("stmt") == "Assert"]
+    print(f"\n== {len(asserts)} assertion(s) passed")
+    for event in asserts:
+        print(f"  ✓ line {event['line']}: ASSERT {event['condition']}   ({'; '.join(event['actual'])})")
+    print("\n== Files the plan wrote")
+    for path in sorted(p for p in workspace.rglob("*") if p.is_file()
+                       and not {".tiss", "__pycache__"} & set(p.parts)):
+        print(f"  {path.relative_to(workspace)}  ({path.stat().st_size} bytes)")
+    print(f"\n  the journal: tiss log {outcome.run_id} --workspace {workspace}")
     return outcome.exit_code
 
 

@@ -142,3 +142,58 @@ def test_a_goal_that_leaves_no_room_for_a_plan_is_one_clear_error(bpe_model_dir)
     with pytest.raises(PlannerError, match="cannot write a plan here") as caught:
         plan("write hello.txt", backend, max_tokens=3)
     assert "shorten the goal" in caught.value.hint
+
+
+class PlansWithSlots(CannotConstrain):
+    """A double of the embedded planner's side of the contract: sees the
+    slotted goal, answers plan statements with markers."""
+
+    plans_with_slots = True
+
+    def generate(self, prompt, *, system=None, max_tokens=256):
+        assert system is None  # the planner model needs no instructions
+        return super().generate(prompt, system=system, max_tokens=max_tokens)
+
+
+def test_the_model_sees_slots_and_the_plan_gets_the_literals_and_the_goal_as_task():
+    backend = PlansWithSlots('WRITE "«F0»" "«T0»"\nASSERT FILE "«F0»" CONTAINS "«T0»"\n')
+    goal = """save 'it "works" {{x}} \\o/' in notes.txt"""
+    result = plan(goal, backend)
+    assert backend.prompts == ["GOAL: save «T0» in «F0»\nPLAN:"]
+    assert result.slots == {"«T0»": 'it "works" {{x}} \\o/', "«F0»": "notes.txt"}
+    program = tisslang.parse(result.source)
+    task = program.body[0]
+    assert "".join(p.value for p in task.description.parts) == goal
+    write = task.body[0]
+    assert "".join(p.value for p in write.content.parts) == 'it "works" {{x}} \\o/'
+
+
+def test_a_failed_run_is_replanned_with_its_report_in_the_models_words(tmp_path, monkeypatch, capsys):
+    """`tiss plan --run --repair 1`: the first plan runs and fails; its report,
+    with the goal's literals as markers again, goes back to the model; the
+    second plan is reviewed and runs."""
+    from runtime import cli, models
+
+    failing = 'WRITE "«F0»" "draft"\nASSERT FILE "«F0»" CONTAINS "final"\n'
+    fixed = 'WRITE "«F0»" "final"\nASSERT FILE "«F0»" CONTAINS "final"\n'
+    backend = PlansWithSlots(failing, fixed)
+    monkeypatch.setattr(models, "load_default_backend", lambda config=None: backend)
+    code = cli.main(["plan", "write the final text to report.txt", "--run", "--review", "approve",
+                     "--repair", "1", "--sandbox", "auto", "--workspace", str(tmp_path), "--json"])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "report.txt").read_text() == "final"
+    repair_prompt = backend.prompts[1]
+    assert repair_prompt.startswith("GOAL: write the final text to «F0»\nFAILED PLAN:\n" + failing)
+    assert 'FILE "«F0»" CONTAINS "final" failed' in repair_prompt
+    assert "report.txt" not in repair_prompt
+    assert len(list((tmp_path / ".tiss" / "runs").iterdir())) == 2
+
+
+def test_without_repairs_a_failed_run_is_final(tmp_path, monkeypatch):
+    from runtime import cli, models
+
+    backend = PlansWithSlots('ASSERT FILE "«F0»" EXISTS\n')
+    monkeypatch.setattr(models, "load_default_backend", lambda config=None: backend)
+    code = cli.main(["plan", "check out.txt", "--run", "--review", "approve", "--repair", "0",
+                     "--sandbox", "auto", "--workspace", str(tmp_path), "--json"])
+    assert code == 1 and len(backend.prompts) == 1
