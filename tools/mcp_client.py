@@ -226,9 +226,13 @@ class McpServer:
 
     def start(self) -> list:
         """Start the server (unless running) and return its tools (SDK objects)."""
+        return self._session()[1]
+
+    def _session(self) -> tuple[_Live, list]:
+        """The live session, started first if there is none (once, whoever asks)."""
         with self._lock:
             if self._live is not None:
-                return self._listing
+                return self._live, self._listing
             stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
             try:
                 self._live, self._listing = self.loop.run(self._open(stderr), self.spec.startup_timeout + 5)
@@ -239,14 +243,12 @@ class McpServer:
                                     stderr, "is it an MCP server? raise `startup_timeout` if it is slow") from None
             except Exception as exc:
                 raise self._failure(f"failed to start: {_reason(exc)}", stderr) from None
-            return self._listing
+            return self._live, self._listing
 
     def call(self, tool: str, arguments: dict) -> Any:
         from mcp import MCPError
         from mcp_types import CONNECTION_CLOSED
-        if self._live is None:
-            self.start()
-        live = self._live
+        live, _ = self._session()
         try:
             result = self.loop.run(live.client.call_tool(tool, arguments, read_timeout_seconds=self.spec.timeout))
         except MCPError as exc:

@@ -180,6 +180,23 @@ def test_a_server_that_dies_mid_call_is_named_and_starts_again(servers, tmp_path
     assert tools["pid"].call({})["result"] != first
 
 
+def test_concurrent_calls_share_one_session(servers, tmp_path):
+    """PARALLEL branches call from several threads at once, also while the
+    server has to start again: one new process, every answer its own."""
+    from concurrent.futures import ThreadPoolExecutor
+    die = tmp_path / "die"
+    tools, _ = servers({"fx": fixture_server(tmp_path, DIE_IF_EXISTS=str(die))})
+    die.touch()
+    with pytest.raises(McpServerError):
+        tools["flaky"].call({"text": "bye"})
+    die.unlink()
+    with ThreadPoolExecutor(8) as pool:
+        pids = set(pool.map(lambda i: tools["pid"].call({})["result"], range(8)))
+        answers = list(pool.map(lambda i: tools["flaky"].call({"text": f"branch {i}"}), range(16)))
+    assert len(pids) == 1                            # started once, not once per thread
+    assert answers == [{"result": f"branch {i}"} for i in range(16)]
+
+
 def test_a_server_slower_than_its_timeout_is_named(servers, tmp_path):
     tools, _ = servers({"fx": {**fixture_server(tmp_path), "timeout": 1}})
     with pytest.raises(McpServerError) as slow:
