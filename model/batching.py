@@ -266,21 +266,26 @@ class BatchEngine:
                 if not self.waiting or len(self.active) >= self.max_batch:
                     return True
                 item = self.waiting.popleft()
-            if isinstance(item, Request):
-                self._prefill(item)
-            else:
-                item()
+            try:
+                self._prefill(item) if isinstance(item, Request) else item()
+            except Exception as exc:  # a bug must not stop the engine for everyone
+                if isinstance(item, Request):
+                    self._drop(item, f"{type(exc).__name__}: {exc}")
+
+    def _drop(self, request: Request, message: str) -> None:
+        """End ``request`` with an error, freeing its slot if it has one."""
+        for i, row in enumerate(self.active):
+            if row.request is request:
+                self._leave(i)
+                break
+        request.on_event("error", message)
 
     def _prefill(self, request: Request) -> None:
         if request.cancelled:
             return
         row = _Active(request, self.tokenizer)
-        try:
-            cache = self.model.new_cache(1, len(request.prompt_ids))
-            logits = self.model.forward_cached(np.asarray([request.prompt_ids]), cache)[0, -1]
-        except Exception as exc:  # e.g. a token id outside the vocabulary
-            request.on_event("error", f"{type(exc).__name__}: {exc}")
-            return
+        cache = self.model.new_cache(1, len(request.prompt_ids))
+        logits = self.model.forward_cached(np.asarray([request.prompt_ids]), cache)[0, -1]
         if request.params.max_new_tokens == 0:
             row.finish("length")
             return

@@ -158,3 +158,14 @@ def test_prompt_logprobs_are_the_models_next_token_logprobs(model):
     got = prompt_logprobs(model, ids)
     assert got[0] is None
     np.testing.assert_allclose(got[1:], [logp[i - 1, ids[i]] for i in range(1, len(ids))])
+
+
+def test_a_request_that_fails_is_told_and_the_engine_goes_on(model):
+    engine = engine_for(model, max_batch=2)
+    try:
+        bad = submit(engine, [1, 999], max_new_tokens=3, **GREEDY)  # 999: not in the vocabulary
+        assert bad.finished.wait(60) and "outside the vocabulary" in bad.error
+        assert submit(engine, PROMPTS[0], max_new_tokens=3, **GREEDY).wait().token_ids == \
+            alone(model, PROMPTS[0], max_new_tokens=3, **GREEDY)[0]
+    finally:
+        engine.close()
