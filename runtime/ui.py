@@ -138,7 +138,7 @@ def make_app(workspace: Path, token: str):
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     async def answer(request):
-        form = await request.form()
+        form = await posted(request)
         try:
             folder = open_run(request)
             view = build_view(folder)
@@ -154,7 +154,7 @@ def make_app(workspace: Path, token: str):
         return RedirectResponse(f"/runs/{quote(folder.run_id)}{q}", status_code=303)
 
     async def resume(request):
-        form = await request.form()
+        form = await posted(request)
         try:
             folder = open_run(request)
             verdict = str(form.get("verdict", ""))
@@ -173,6 +173,14 @@ def make_app(workspace: Path, token: str):
               Route("/runs/{run_id}/answer", answer, methods=["POST"]),
               Route("/runs/{run_id}/resume", resume, methods=["POST"])]
     return TokenGate(Starlette(routes=routes), token)
+
+
+async def posted(request) -> dict[str, str]:
+    """The fields of a posted form (application/x-www-form-urlencoded, what
+    the pages send); parsed here, so no multipart library is needed."""
+    from urllib.parse import parse_qs
+    fields = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    return {name: values[0] for name, values in fields.items()}
 
 
 def signature(view, run_path: Path) -> str:
@@ -256,7 +264,8 @@ def start_resume(workspace: Path, folder: RunFolder, verdict: str) -> subprocess
     """``tiss resume ID --approve|--reject --review ui`` in the background:
     the run goes on as if the reviewer had typed the command, and any later
     review comes back to this UI. Its output goes to ui-resume.log."""
-    log = open(folder.path / "ui-resume.log", "ab")
+    log = open(os.open(folder.path / "ui-resume.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW,
+                       0o644), "ab")
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "runtime.cli", "resume", folder.run_id, f"--{verdict}",
