@@ -34,9 +34,10 @@ from model.threads import one_blas_thread
 # The planner shipped in the package (model/configs/planner.yaml trains it):
 # the model when the configuration names none.
 SHIPPED = Path(__file__).with_name("weights") / "planner"
-HOW_TO_GET_ONE = ("train a small model with `tiss model train --out ~/tisslm --steps 300`, "
-                  "then set `model: {path: ~/tisslm}` in ~/.config/quanta-tissu/config.yaml "
-                  "(or the file $TISS_CONFIG names)")
+HOW_TO_GET_ONE = ("train a small model with `tiss model train --config model/configs/planner.yaml "
+                  "--out ~/tisslm` (or reinstall quanta-tissu, whose package ships one in "
+                  "model/weights/planner), then set `model: {path: ~/tisslm}` in "
+                  "~/.config/quanta-tissu/config.yaml (or the file $TISS_CONFIG names)")
 
 
 class TokenConstraint(Protocol):

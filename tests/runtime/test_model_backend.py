@@ -79,17 +79,19 @@ def test_choose_model_takes_the_option_tisslm_scores_highest(configured, model_d
 
 
 def test_without_a_model_directory_the_error_says_how_to_get_one(tmp_path, monkeypatch):
+    from model import backend
+    monkeypatch.setattr(backend, "SHIPPED", tmp_path / "no-shipped-weights")  # as if not installed
     config = tmp_path / "config.yaml"
     config.write_text("model:\n  backend: tisslm\n")
     monkeypatch.setenv(CONFIG_ENV, str(config))
     with pytest.raises(NoModelConfigured) as caught:
         load_default_backend()
     assert caught.value.message.startswith("no language model is configured")
-    assert "tiss model train --out" in caught.value.hint
+    assert "tiss model train --config" in caught.value.hint
     assert "model: {path:" in caught.value.hint
     with Session(tmp_path, sandbox="host") as session:
         outcome = session.execute('PROMPT_AGENT "hello"\n')
-    assert "tiss model train --out" in outcome.error
+    assert "tiss model train --config" in outcome.error
 
 
 def test_a_bad_model_directory_names_the_setting(tmp_path):
