@@ -340,8 +340,9 @@ class McpServer:
                 headers=headers, timeout=httpx2.Timeout(30, read=300)))
             return streamable_http_client(spec.url, http_client=http)
         from mcp import StdioServerParameters, stdio_client
+        cwd = os.path.join(self.cwd or ".", os.path.expanduser(spec.cwd)) if spec.cwd else self.cwd
         return stdio_client(StdioServerParameters(
-            command=spec.command, args=list(spec.args), cwd=spec.cwd or self.cwd,
+            command=spec.command, args=list(spec.args), cwd=cwd,
             env={k: expand(v, f"{spec.label}: env {k}") for k, v in spec.env} or None),
             errlog=stderr)
 

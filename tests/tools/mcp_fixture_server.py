@@ -49,6 +49,12 @@ def nap(seconds: float) -> str:
 
 
 @server.tool()
+def where() -> str:
+    """The server's working folder."""
+    return os.getcwd()
+
+
+@server.tool()
 def pid() -> int:
     """This server's process id (the tests check that it ends)."""
     return os.getpid()

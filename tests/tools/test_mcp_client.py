@@ -206,6 +206,14 @@ def test_a_server_slower_than_its_timeout_is_named(servers, tmp_path):
     assert tools["nap"].call({"seconds": 0}) == {"result": "rested"}   # a new session answers
 
 
+def test_servers_start_in_the_workspace_or_their_cwd_inside_it(servers, tmp_path):
+    (tmp_path / "sub").mkdir()
+    tools, _ = servers({"here": fixture_server(tmp_path), "there": {**fixture_server(tmp_path), "cwd": "sub",
+                                                                   "prefix": "there_"}}, workspace=tmp_path)
+    assert tools["where"].call({}) == {"result": str(tmp_path)}
+    assert tools["there_where"].call({}) == {"result": str(tmp_path / "sub")}
+
+
 def test_close_ends_the_server_process(tmp_path):
     tools, _ = mcp_tools({"mcp_servers": {"fx": fixture_server(tmp_path)}})
     pid = {t.name: t for t in tools}["pid"].call({})["result"]
