@@ -43,6 +43,19 @@ def _tail(record: dict) -> list[str]:
     return text.rstrip("\n").splitlines()[-TAIL_LINES:] if text.strip() else []
 
 
+# The agent loop's lines: a mark each, and on a terminal a style (thoughts dimmed).
+AGENT_MARKS = {"thought": "thought:", "action": "→", "observation": "←", "answer": "✔ answer:"}
+AGENT_STYLES = {"thought": "dim italic", "action": "bold cyan", "observation": "", "answer": "bold green"}
+OBSERVATION_LINES = 6
+
+
+def _agent_line(kind: str, text: str) -> str:
+    lines = text.rstrip("\n").splitlines() or [""]
+    if kind == "observation" and len(lines) > OBSERVATION_LINES:
+        lines = lines[:OBSERVATION_LINES] + [f"… ({len(lines) - OBSERVATION_LINES} more lines)"]
+    return f"  {AGENT_MARKS.get(kind, kind)} " + "\n      ".join(lines)
+
+
 class PlainDisplay:
     def __init__(self, stream):
         self.stream = stream
@@ -83,6 +96,11 @@ class PlainDisplay:
 
     def note(self, message: str) -> None:
         self._print(f"  note: {message}")
+
+    def agent(self, kind: str, text: str) -> None:
+        """A step of the agent loop (runtime/agent.py): thought, action,
+        observation or answer, each marked so they read apart."""
+        self._print(_agent_line(kind, text))
 
     def pause_output(self) -> None:
         """A question is about to be asked on the terminal."""
@@ -137,6 +155,10 @@ class LiveDisplay(PlainDisplay):
         if step:
             name, started, _ = self.running[step]
             self.running[step] = (name, started, _short(command))
+
+    def agent(self, kind: str, text: str) -> None:
+        style = AGENT_STYLES.get(kind, "")
+        self.console.print(Text(_agent_line(kind, text), style=style))
 
     def _step_of(self, key: str) -> str | None:
         owners = [k for k in self.running if key.startswith(k + ".")]

@@ -282,6 +282,9 @@ class Interpreter:
         self.budget.set_limit(stmt.key, value, stmt.span.line)
 
     def do_prompt(self, stmt: ast.PromptAgent, key, ctx):
+        if ctx.scope.get("tools") is not None:   # @tools: the ReAct loop (runtime/agent.py)
+            from .agent import agent_prompt
+            return agent_prompt(self, stmt, key, ctx)
         line = stmt.span.line
         prompt = ctx.render(stmt.prompt)
         model = self.model

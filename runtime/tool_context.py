@@ -83,8 +83,10 @@ class ToolFiles:
         return sorted(found)
 
 
-def tool_context(interp, tool, key: str, line: int, ctx) -> ToolContext:
-    """The services of this run, for one call of ``tool`` at ``line``."""
+def tool_context(interp, tool, key: str, line: int, ctx, approved: bool = False) -> ToolContext:
+    """The services of this run, for one call of ``tool`` at ``line``;
+    ``approved``: the caller already asked the review policy (the agent loop's
+    risky actions, runtime/agent.py), so the tool's own ask is answered yes."""
 
     def run_command(command, timeout: float | None = None) -> dict:
         text = command if isinstance(command, str) else " ".join(_quote(part) for part in command)
@@ -106,6 +108,8 @@ def tool_context(interp, tool, key: str, line: int, ctx) -> ToolContext:
         return {"status": "succeeded", "statements": len(statements)}
 
     def approve(action: str) -> bool:
+        if approved:
+            return True
         return _approve(interp, f"tool {tool.name!r} wants to {action}", key, line)
 
     return ToolContext(
@@ -139,7 +143,7 @@ def _quote(part: str) -> str:
     return shlex.quote(str(part))
 
 
-def call_tool(interp, name: str, arguments: Any, key: str, line: int, ctx) -> Any:
+def call_tool(interp, name: str, arguments: Any, key: str, line: int, ctx, approved: bool = False) -> Any:
     """CALL: find the tool, charge API_CALLS, validate, call; every failure
     is a RunError at the CALL's line with the tool's own message."""
     tool = interp.tools.get(name)
@@ -161,7 +165,7 @@ def call_tool(interp, name: str, arguments: Any, key: str, line: int, ctx) -> An
         raise RunError(f"tool {name!r} refused its arguments: {detail}", line,
                        hint=exc.hint or tool.usage()) from None
     try:
-        return tool.call(arguments, tool_context(interp, tool, key, line, ctx))
+        return tool.call(arguments, tool_context(interp, tool, key, line, ctx, approved))
     except (RunError, Stop):
         raise
     except McpServerError as exc:   # not the step's fault: stop, resumable once the server is fixed

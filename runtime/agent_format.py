@@ -1,0 +1,168 @@
+"""What the agent loop (runtime/agent.py) says to the model and reads back.
+
+One format for every backend (the classic ReAct lines)::
+
+    Thought: <one line>
+    Action: <a tool's name>
+    Action Input: <a JSON object of that tool's arguments>
+
+The embedded TissLM is held to it while it generates: ``action_constraint``
+compiles a grammar (tool names from the registry, each tool's input as JSON
+matching its schema) for llguidance. Any other backend (``openai``) writes
+freely, and ``parse_action`` reads, checks and explains the same format, so
+both go through one validation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+
+FORMAT = ("Thought: <one line: what you will do next and why>\n"
+          "Action: <one tool name>\n"
+          "Action Input: <a JSON object of the tool's arguments>")
+THOUGHT_CHARS = 160          # the grammar's bound on a thought (one line)
+STOP = ("\nObservation:",)   # a free-writing model must not invent the observation
+
+
+class FormatProblem(ValueError):
+    """The model's answer is not an action: the message goes back to it."""
+
+
+def reminder(tool_names) -> str:
+    """The short reminder that follows a malformed answer or a failed call."""
+    return f"Answer exactly in this format (tools: {', '.join(tool_names)}):\n{FORMAT}"
+
+
+def system_prompt(tools) -> str:
+    """The instructions: the tools with their argument schemas, and the format."""
+    lines = ["You solve the goal step by step with tools. Each answer is one step in this format:",
+             FORMAT, "", "Tools (name, arguments as a JSON Schema, what it does):"]
+    for tool in tools:
+        schema = {k: v for k, v in tool.parameters.items() if k in ("properties", "required")}
+        lines.append(f"- {tool.name} {json.dumps(schema, ensure_ascii=False)}: "
+                     f"{tool.description.splitlines()[0] if tool.description else ''}")
+    lines.append("When the goal is reached, call final_answer with the answer.")
+    return "\n".join(lines)
+
+
+def transcript(goal: str, steps: list[dict]) -> str:
+    """The goal and every step so far, as the model continues it."""
+    parts = [f"Goal: {goal}"]
+    for step in steps:
+        if step.get("tool"):
+            parts.append(f"Thought: {step.get('thought', '')}\nAction: {step['tool']}\n"
+                         f"Action Input: {json.dumps(step['input'], ensure_ascii=False)}")
+        else:
+            parts.append(f"(your answer could not be read: {step.get('raw', '')[:200]!r})")
+        parts.append(f"Observation: {step['observation']}")
+    return "\n".join(parts)
+
+
+def parse_action(text: str, tools) -> tuple[str, str, dict]:
+    """(thought, tool name, arguments) from the model's text, or FormatProblem
+    saying what is wrong. Also takes a bare ``Final Answer: …`` line (what
+    chat models trained on ReAct often write) as the final_answer tool."""
+    text = text.strip().removeprefix("```").strip()
+    thought = _field(text, "Thought") or ""
+    final = re.search(r"^\s*Final Answer:\s*(.*)", text, re.MULTILINE | re.DOTALL)
+    action = _field(text, "Action")
+    if action is None and final:
+        return thought, "final_answer", {"answer": final.group(1).strip()}
+    if action is None:
+        raise FormatProblem("no 'Action:' line")
+    name = action.strip().strip("`'\"")
+    if name not in tools:
+        raise FormatProblem(f"unknown tool {name!r}")
+    found = re.search(r"^\s*Action Input:\s*", text, re.MULTILINE)
+    if found is None:
+        raise FormatProblem("no 'Action Input:' line")
+    rest = text[found.end():].strip().removeprefix("```json").removeprefix("```").strip()
+    try:
+        arguments, _ = json.JSONDecoder().raw_decode(rest)
+    except ValueError as exc:
+        raise FormatProblem(f"the Action Input is not JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(arguments, dict):
+        raise FormatProblem("the Action Input must be a JSON object of the tool's arguments")
+    return thought, name, arguments
+
+
+def _field(text: str, name: str) -> str | None:
+    found = re.search(rf"^\s*{name}:[ \t]*(.*)$", text, re.MULTILINE)
+    return found.group(1).strip() if found else None
+
+
+# --- the embedded model: a grammar for the action ------------------------------
+
+
+def can_constrain(backend) -> bool:
+    """The grammar needs the backend's token bytes and an end-of-sequence token."""
+    tokenizer = getattr(backend, "tokenizer", None)
+    return bool(getattr(backend, "supports_constraint", False)) and \
+        getattr(tokenizer, "token_bytes", None) is not None and getattr(tokenizer, "eos_id", None) is not None
+
+
+def action_grammar(tools) -> str:
+    """Lark for llguidance: a one-line thought, then one tool's name and JSON
+    input matching that tool's schema."""
+    arms, rules = [], []
+    for number, tool in enumerate(tools):
+        arms.append(f'{json.dumps(tool.name)} "\\nAction Input: " input{number}')
+        rules.append(f"input{number}: %json {json.dumps(_json_schema(tool.parameters))}")
+    return "\n".join([
+        'start: "Thought: " THOUGHT "\\nAction: " action',
+        f"THOUGHT: /[^\\n]{{1,{THOUGHT_CHARS}}}/",
+        "action: " + "\n    | ".join(arms), *rules])
+
+
+def _json_schema(parameters: dict) -> dict:
+    """The schema of a tool's arguments without what llguidance does not
+    need (descriptions, defaults): the shape only."""
+    drop = ("description", "default", "title", "examples")
+    if isinstance(parameters, dict):
+        return {k: _json_schema(v) for k, v in parameters.items() if k not in drop}
+    if isinstance(parameters, list):
+        return [_json_schema(v) for v in parameters]
+    return parameters
+
+
+@lru_cache(maxsize=16)
+def _compiled(grammar: str):
+    import llguidance
+    return llguidance.grammar_from("lark", grammar)
+
+
+class ActionConstraint:
+    """model/backend.py's TokenConstraint over llguidance's matcher for
+    ``action_grammar`` (allowed / advance / done)."""
+
+    def __init__(self, tokenizer, tools):
+        import llguidance
+        import numpy as np
+
+        from tisslang.constrain import vocabulary_of   # the tokenizer compiled once
+
+        self.vocabulary = vocabulary_of(tokenizer)
+        self.matcher = llguidance.LLMatcher(self.vocabulary.lltokenizer,
+                                            _compiled(action_grammar(tools)), log_level=0)
+        if self.matcher.is_error():
+            raise ValueError(f"the action grammar does not compile: {self.matcher.get_error()}")
+        self.bits = np.zeros((self.vocabulary.lltokenizer.vocab_size + 31) // 32, dtype=np.int32)
+
+    def allowed(self, token_ids):
+        import numpy as np
+        self.matcher.unsafe_compute_mask_ptr(self.bits.ctypes.data, self.bits.nbytes)
+        bits = np.unpackbits(self.bits.view(np.uint8), bitorder="little")[:self.vocabulary.size]
+        return bits.astype(bool)[np.asarray(token_ids)]
+
+    def advance(self, token_id: int) -> None:
+        self.matcher.consume_token(int(token_id))
+
+    def done(self) -> bool:
+        return self.matcher.is_accepting()
+
+
+def action_constraint(backend, tools):
+    """A fresh constraint for one answer, or None when the backend writes freely."""
+    return ActionConstraint(backend.tokenizer, tools) if can_constrain(backend) else None
