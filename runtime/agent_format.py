@@ -23,7 +23,10 @@ FORMAT = ("Thought: <one line: what you will do next and why>\n"
           "Action: <one tool name>\n"
           "Action Input: <a JSON object of the tool's arguments>")
 THOUGHT_CHARS = 160          # the grammar's bound on a thought (one line)
-STOP = ("\nObservation:",)   # a free-writing model must not invent the observation
+STOP = ("\nObservation:",)
+# llguidance's JSON options: one way to space it (a small model must not spend
+# its tokens on whitespace), as json.dumps writes it
+COMPACT = {"x-guidance": {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}}   # a free-writing model must not invent the observation
 
 
 class FormatProblem(ValueError):
@@ -109,7 +112,7 @@ def action_grammar(tools) -> str:
     arms, rules = [], []
     for number, tool in enumerate(tools):
         arms.append(f'{json.dumps(tool.name)} "\\nAction Input: " input{number}')
-        rules.append(f"input{number}: %json {json.dumps(_json_schema(tool.parameters))}")
+        rules.append(f"input{number}: %json {json.dumps({**_json_schema(tool.parameters), **COMPACT})}")
     return "\n".join([
         'start: "Thought: " THOUGHT "\\nAction: " action',
         f"THOUGHT: /[^\\n]{{1,{THOUGHT_CHARS}}}/",

@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "runtime.run_cli",     # run, resume, runs, log
     "runtime.report_cli",  # report, ui
     "runtime.plan_cli",    # plan
+    "runtime.agent_cli",   # agent (the ReAct tool loop)
     "runtime.batch_cli",   # batch
     "runtime.repl_cli",    # repl
     "runtime.tools_cli",   # tools

@@ -60,7 +60,7 @@ BUILTIN_FIELDS = {
     "LAST_REVIEW": ("VERDICT", "COMMENT", "MESSAGE"),
 }
 KNOWN_DIRECTIVES = ("persona", "output", "language", "timeout", "image", "env",
-                    "max_output", "network", "knowledge")
+                    "max_output", "network", "knowledge", "tools")
 
 # How many name comparisons did-you-mean hints may cost in one check
 # (see suggest_variable).
@@ -446,9 +446,23 @@ class _Checker:
                 self.report(where, "@max_output needs a size such as \"64KB\" or a number of bytes")
         elif stmt.name == "knowledge" and text is not None and not KNOWLEDGE_NAME.fullmatch(text):
             self.report(where, f'invalid knowledge base name "{text}" for @knowledge', hint=KNOWLEDGE_NAME_HINT)
-        elif stmt.name in ("persona", "language", "image", "output", "network", "max_output", "knowledge") \
+        elif stmt.name == "tools" and text is not None:
+            self.check_tool_names(text, where)
+        elif stmt.name in ("persona", "language", "image", "output", "network", "max_output", "knowledge",
+                           "tools") \
                 and not isinstance(value, A.Template):
             self.report(where, f"@{stmt.name} needs a quoted string")
+
+    def check_tool_names(self, text: str, where: A.Span) -> None:
+        """@tools "a, b" (the agent loop's tools): each a registered tool."""
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        if not names:
+            self.report(where, "@tools names no tool", hint='for example: @tools "read_file, write_file"')
+        for name in names if self.tools is not None else ():
+            if name not in self.tools:
+                guess = did_you_mean(name, self.tools)
+                self.report(where, f"unknown tool '{name}' in @tools",
+                            hint=f"did you mean {guess}?" if guess else _known_tools(self.tools))
 
     def check_duration(self, value: A.Expr, what: str, span: A.Span) -> None:
         where = _at(value, span)

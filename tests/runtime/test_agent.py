@@ -247,3 +247,34 @@ def test_free_text_is_parsed_the_same_way(text, expected):
 def test_free_text_problems_are_named(text, problem):
     with pytest.raises(FormatProblem, match=problem):
         parse_action(text, ["read_file", "final_answer"])
+
+
+@pytest.fixture(scope="module")
+def constrained_model_dir(tmp_path_factory):
+    """A real tiny TissLM with a BPE vocabulary (an end-of-sequence token, as
+    the grammar needs) and room for the agent's prompt."""
+    from model.tokenizer import Tokenizer
+    from tests.runtime.conftest import train_tiny
+
+    root = tmp_path_factory.mktemp("tisslm-agent")
+    tokenizer = Tokenizer.train([act("read_file", path="a.txt"), act("final_answer", answer="done")] * 20, 300)
+    tokenizer.save(root / "tokenizer.json")
+    return train_tiny(root, "--tokenizer", str(root / "tokenizer.json"), "--context-length", "256")
+
+
+def test_the_embedded_model_writes_only_valid_actions_under_the_grammar(tmp_path, constrained_model_dir):
+    from model.backend import load_backend
+    from tools import load_registry
+
+    backend = load_backend({"path": str(constrained_model_dir)})
+    (tmp_path / "a.txt").write_text("alpha\n")
+    outcome = agent(tmp_path, backend, tools=["list_files", "read_file"], max_steps=3)
+    actions = events(outcome, "agent_action")
+    assert actions, [e["event"] for e in events(outcome)]
+    registry = load_registry()
+    for action in actions:   # noise, but always a registered tool with schema-valid JSON
+        assert action["tool"] in ("list_files", "read_file", "final_answer")
+        registry[action["tool"]].check_arguments(action["input"])
+    for observation in events(outcome, "agent_observation"):
+        assert "unknown tool" not in observation["observation"]
+        assert "not JSON" not in observation["observation"]
