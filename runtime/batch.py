@@ -282,9 +282,10 @@ def _run_or_resume(job: Job, job_dir: Path, verdict, sandbox: str, review: str) 
         if info["status"] in FINAL or (info["status"] == "paused" and verdict is None):
             return {"status": info["status"], "run_id": info["run_id"], "error": _last_error(runs[-1])}
         return _outcome(resume_run(info["run_id"], workspace, verdict=verdict, review=review))
-    if job.mode == "agent":
-        return {"status": "error", "error": "mode \"agent\" is not available yet: the agent loop "
-                "(tiss agent) is not part of this version; give the job a plan, or mode \"plan\""}
+    if job.mode == "agent":   # the ReAct loop on the goal (runtime/agent.py), the model of the config
+        from .agent import run_agent
+        _put_files(workspace, job.files)
+        return _outcome(run_agent(job.goal, workspace, sandbox=sandbox, review=review))
     text, path = (job.plan, job.plan_path or "plan.tiss") if job.mode == "run" else \
         _planned(job, job_dir, verdict, review)
     if text is None:

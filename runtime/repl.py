@@ -200,11 +200,11 @@ class Repl:
             return False
         handler = {":help": self.cmd_help, ":vars": self.cmd_vars, ":last": self.cmd_last,
                    ":plan": self.cmd_plan, ":run": self.cmd_run, ":save": self.cmd_save,
-                   ":undo": self.cmd_undo, ":reset": self.cmd_reset}.get(name)
+                   ":undo": self.cmd_undo, ":reset": self.cmd_reset, ":agent": self.cmd_agent}.get(name)
         if handler is None:
             guess = did_you_mean(name, REPL_COMMANDS)
             self.say(f"unknown command {name}" + (f"; did you mean {guess}?" if guess else "; :help lists them"))
-        elif name in (":run", ":save", ":plan") and not argument:
+        elif name in (":run", ":save", ":plan", ":agent") and not argument:
             self.say(f"usage: {name} {REPL_COMMANDS[name][0]}")
         else:
             handler(argument)
@@ -311,6 +311,18 @@ class Repl:
                 continue
             if self.execute(source, origin="<plan>") is not None:
                 return
+
+
+    def cmd_agent(self, goal: str) -> None:
+        """The ReAct loop (runtime/agent.py) on GOAL in this session, with
+        the session's tools; risky actions are asked here as reviews are.
+        The answer is left in the variable ``answer``."""
+        from .agent import FINAL, GOAL_VARIABLE, agent_source
+        names = [n for n in self.session.interp.tools if n != FINAL]
+        self.session.state.set("vars", GOAL_VARIABLE, goal)
+        body = "".join(f"    {line}\n" for line in agent_source(names).splitlines())
+        if self.execute(f'STEP "agent" {{\n{body}}}\n', origin="<agent>") == "succeeded":
+            self.say(f"answer: {self.session.variables.get('answer')}")
 
 
 def _history(path: Path, say):

@@ -26,6 +26,7 @@ REPL_COMMANDS = {
     ":vars": ("", "the variables in scope"),
     ":last": ("", "the last RUN in full (exit code, output, duration)"),
     ":plan": ("GOAL", "a planner model writes a plan; approve, edit or reject it"),
+    ":agent": ("GOAL", "the agent loop solves GOAL with the tools; its answer goes in `answer`"),
     ":run": ("FILE", "run a .tiss file in this session"),
     ":save": ("FILE", "write the session's statements as a formatted plan"),
     ":undo": ("", "drop the last statement from what :save writes"),

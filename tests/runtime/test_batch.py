@@ -151,7 +151,10 @@ def test_a_folder_of_plans_runs_each_in_its_own_workspace(tmp_path, capsys):
     assert "never_set" in next(j["error"] for j in out["jobs"] if j["job"] == "broken")
 
 
-def test_files_review_and_agent_jobs_and_answering_the_paused_ones(tmp_path, capsys):
+def test_files_review_and_agent_jobs_and_answering_the_paused_ones(tmp_path, capsys, monkeypatch):
+    from runtime.config import CONFIG_ENV
+    (tmp_path / "config.yaml").write_text("model:\n  backend: none\n")   # the agent job's model: one error
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "config.yaml"))
     (tmp_path / "input.txt").write_text("copied\n")
     (tmp_path / "gate.tiss").write_text('TASK "gate"\nRUN "echo one >> side.txt"\nREQUEST_REVIEW "go on?"\n'
                                         'RUN "cat given.txt input.txt >> side.txt"\n')
@@ -166,7 +169,7 @@ def test_files_review_and_agent_jobs_and_answering_the_paused_ones(tmp_path, cap
     jobs = {job["job"]: job for job in out["jobs"]}
     assert jobs["gate"]["status"] == jobs["gate2"]["status"] == "paused"
     assert jobs["gate"]["resume"].startswith(f"tiss resume {jobs['gate']['run_id']} --workspace ")
-    assert jobs["agent"]["status"] == "error" and "not available yet" in jobs["agent"]["error"]
+    assert jobs["agent"]["status"] == "failed" and "unknown model backend 'none'" in jobs["agent"]["error"]
     # one job answered by itself with tiss resume, the rest all at once
     assert tiss(["resume", jobs["gate"]["run_id"], "--workspace", jobs["gate"]["workspace"], "--approve"]) == 0
     capsys.readouterr()
