@@ -126,10 +126,9 @@ def test_a_workspace_tiss_yaml_needs_trust_and_a_change_withdraws_it(home):
     assert "tiss.yaml: it names MCP servers, which run on this machine outside the sandbox, " \
            "which you have not trusted" in refused.stderr
     assert "hint: read it, then trust it with: tiss trust tiss.yaml" in refused.stderr
-    for command in (["tools"], ["check", "plan.tiss"]):      # every command says it the same way
-        other = home.tiss(*command)
-        assert other.returncode == 2 and "which you have not trusted" in other.stderr
-        assert "Traceback" not in other.stderr
+    other = home.tiss("check", "plan.tiss")                  # any command says it the same way
+    assert other.returncode == 2 and "which you have not trusted" in other.stderr
+    assert "Traceback" not in other.stderr
     assert not started.exists()                   # nothing ran
 
     trusted = home.tiss("trust")
@@ -144,11 +143,10 @@ def test_a_workspace_tiss_yaml_needs_trust_and_a_change_withdraws_it(home):
     assert f"changed  {local}" in home.tiss("trust", "--list").stdout
 
     assert home.tiss("trust", "tiss.yaml").returncode == 0
-    assert f"trusted  {local}" in home.tiss("trust", "--list").stdout
-    assert home.tiss("run", "plan.tiss", "--sandbox", "host").returncode == 0
     assert home.tiss("trust", "--revoke").returncode == 0
-    assert home.tiss("run", "plan.tiss", "--sandbox", "host").returncode == 2
-    assert (home.root / "calls.log").read_text().split() == ["trusted", "trusted"]
+    revoked = home.tiss("run", "plan.tiss", "--sandbox", "host")
+    assert revoked.returncode == 2 and "which you have not trusted" in revoked.stderr
+    assert (home.root / "calls.log").read_text().split() == ["trusted"]
 
 
 def test_trust_refuses_a_missing_file_and_lists_nothing_at_first(home):
