@@ -453,7 +453,10 @@ def mcp_tools(config: dict, *, workspace=None) -> tuple[list[Tool], list[str]]:
             problems.append(_problem(exc))
     if not specs:
         return [], problems
-    tools, failures = McpServers(specs, cwd=str(workspace) if workspace else None).tools()
+    servers = McpServers(specs, cwd=str(workspace) if workspace else None)
+    tools, failures = servers.tools()
+    if not tools:          # nothing will ever call close_tools for them
+        servers.close()
     return tools, problems + failures
 
 

@@ -158,6 +158,14 @@ def test_servers_that_fail_to_start_are_problems_naming_them(servers, tmp_path):
     assert "| not an mcp server" in text                            # what it said on stderr
 
 
+def test_when_every_server_fails_nothing_is_left_running(servers):
+    import threading
+    before = threading.active_count()
+    tools, problems = servers({"missing": {"command": "no-such-mcp-server-here"}})
+    assert tools == {} and len(problems) == 1
+    assert threading.active_count() == before          # the event loop's thread ended too
+
+
 def test_a_missing_environment_variable_is_named(servers, monkeypatch):
     monkeypatch.delenv("TISS_TEST_UNSET", raising=False)
     _, problems = servers({"time": time_server(env={"TOKEN": "${TISS_TEST_UNSET}"})})
