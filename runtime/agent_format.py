@@ -41,13 +41,28 @@ def reminder(tool_names) -> str:
 def system_prompt(tools) -> str:
     """The instructions: the tools with their argument schemas, and the format."""
     lines = ["You solve the goal step by step with tools. Each answer is one step in this format:",
-             FORMAT, "", "Tools (name, arguments as a JSON Schema, what it does):"]
+             FORMAT, "", "Tools (name, arguments (? = optional) with their JSON types, what it does):"]
     for tool in tools:
-        schema = {k: v for k, v in tool.parameters.items() if k in ("properties", "required")}
-        lines.append(f"- {tool.name} {json.dumps(schema, ensure_ascii=False)}: "
-                     f"{tool.description.splitlines()[0] if tool.description else ''}")
+        lines.append(f"- {tool.name}({_arguments(tool.parameters)}): "
+                     f"{' '.join(tool.description.split(chr(10) * 2)[0].split())}")
     lines.append("When the goal is reached, call final_answer with the answer.")
     return "\n".join(lines)
+
+
+def _arguments(parameters: dict) -> str:
+    """``path: string, append?: boolean``: a schema's arguments, short."""
+    required = set(parameters.get("required", ()))
+    return ", ".join(f"{name}{'' if name in required else '?'}: {_type(schema)}"
+                     for name, schema in parameters.get("properties", {}).items())
+
+
+def _type(schema: dict) -> str:
+    if "enum" in schema:
+        return "|".join(json.dumps(v) for v in schema["enum"])
+    kind = schema.get("type") or "|".join(_type(s) for s in schema.get("anyOf", ())) or "any"
+    if kind == "array" and isinstance(schema.get("items"), dict):
+        return f"array of {_type(schema['items'])}"
+    return "|".join(kind) if isinstance(kind, list) else kind
 
 
 def transcript(goal: str, steps: list[dict]) -> str:
