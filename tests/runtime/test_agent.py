@@ -63,7 +63,7 @@ def test_the_loop_calls_tools_until_the_final_answer(tmp_path):
     last_prompt, system = model.prompts[-1]
     assert last_prompt.startswith("Goal: Write hello\nThought: make it\nAction: write_file")
     assert "Observation: hello" in last_prompt            # the tool's real answer
-    assert "- read_file " in system and "- shell " not in system   # only the tools given
+    assert "- read_file(path: string)" in system and "- shell(" not in system   # only the tools given
     kinds = [e["event"] for e in events(outcome, "agent_thought", "agent_action", "agent_observation",
                                         "agent_answer")]
     assert kinds == ["agent_thought", "agent_action", "agent_observation"] * 2 + \
