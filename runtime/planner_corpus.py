@@ -568,8 +568,56 @@ MORE_WORDINGS = {
     "summarise": ["I need a [summary] of {src} saved as {dst}", "{dst} should summarise {src}",
                   "condense {src} into a [summary] in {dst}", "sum up {src} and put it in {dst}"],
 }
+# And more again, in other voices: needs, outcomes, questions, notes.
+MORE_WORDINGS_2 = {
+    "write_text": ["we need a [file] {file} with the content {text}", "{file}: put {text} there",
+                   "the content of {file} should be {text}", "could {file} say {text}?",
+                   "note down {text} in {file}", "{text} goes in {file}"],
+    "script_prints": ["a python [script] named {file} that [prints] {text}: write it and [run] it",
+                      "write python code in {file} printing {text} and execute it",
+                      "the python [script] {file} must print {text}; [run] it to see",
+                      "{text} should come out of python [script] {file}; [run] it"],
+    "shell_script": ["the shell [script] {file} must print {text}; [run] it to see",
+                     "write shell code in {file} printing {text} and execute it"],
+    "function_test": ["{func} in {file} should give the {op} of two numbers; add a test and [run] it",
+                      "code a [function] {func} in {file} returning the {op} of a and b, plus a test",
+                      "we need {func}() in {file}: the {op} of two values, tested",
+                      "write {file} with {func}, which [returns] the {op} of two numbers, and a test that proves it"],
+    "run_command": ["make sure {cmd} works", "I wonder if {cmd} runs; [run] it",
+                    "execute {cmd} once and check the exit code", "is {cmd} fine? [run] it and see",
+                    "just [run] {cmd}"],
+    "check_contains": ["{text} must be somewhere in {file}; fail otherwise",
+                       "confirm {file} has the text {text} or stop",
+                       "does {file} contain {text}? fail if not",
+                       "read {file}; it has to include {text}",
+                       "stop with an error unless {text} is in {file}"],
+    "append_line": ["add a last line {text} to {file}", "{file} should end with a new line {text}",
+                    "append {text} as the last line of {file}", "one more line for {file}: {text}",
+                    "keep what {file} has and add the line {text} after it"],
+    "copy_file": ["{dst} must be a copy of {src}", "copy the contents of {src} over to {dst}",
+                  "put the same text as {src} into {dst}", "{src} copied as {dst}, please",
+                  "I want {dst} with exactly what {src} has"],
+    "count_lines": ["write into {dst} how many lines {src} has", "the number of lines in {src} goes to {dst}",
+                    "{dst} must say how many lines are in {src}", "line count of {src}, saved to {dst}"],
+    "parallel_run": ["run {cmd} and {cmd2} concurrently", "{cmd} and {cmd2}: run both at once",
+                     "start {cmd} while {cmd2} runs too"],
+    "retry": ["{cmd} may fail; try it again up to {k} times", "rerun {cmd} until it passes, {k} tries at most",
+              "attempt {cmd} {k} times at most"],
+    "review_risky": ["{cmd} is risky; a person has to approve it before it runs",
+                     "someone must approve before {cmd} runs", "ask a person first, then [run] {cmd}",
+                     "only [run] {cmd} once a human has approved"],
+    "try_fallback": ["if {cmd} breaks, [run] {cmd2}", "{cmd}, or {cmd2} when that [fails]",
+                     "try {cmd} and fall back on {cmd2}"],
+    "choose": ["pick {cmd} or {cmd2}, whichever is better, and [run] it",
+               "two candidates, {cmd} and {cmd2}: [choose] one and [run] it"],
+    "json_config": ["the JSON [file] {file} has {key} at {value}", "{file} contains {key} = {value} as JSON",
+                    "JSON in {file} with {key} equal to {value}"],
+    "summarise": ["shorten {src} to a brief note in {dst}", "write a brief [summary] of {src} to {dst}",
+                  "{dst} gets a [summary] of what {src} says"],
+}
 for _family in FAMILIES:
-    _family.phrasings["train"] = _family.phrasings["train"] + MORE_WORDINGS.get(_family.name, [])
+    _family.phrasings["train"] = (_family.phrasings["train"] + MORE_WORDINGS.get(_family.name, [])
+                                  + MORE_WORDINGS_2.get(_family.name, []))
 FAMILY_NAMES = [f.name for f in FAMILIES]
 
 
@@ -737,7 +785,7 @@ def _noisy(rng: random.Random, text: str, amount: float) -> str:
 
 
 def goals(split: str, n: int, seed: int = 0, pair_fraction: float = 0.15,
-          noise: float = 0.5) -> list[Goal]:
+          noise: float = 0.8) -> list[Goal]:
     """``n`` goals of ``split``, every family in turn, some of them two-task."""
     rng = random.Random(f"{split}-{seed}")
     out, i = [], 0
