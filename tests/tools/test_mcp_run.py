@@ -83,6 +83,21 @@ def test_a_plan_calls_mcp_tools_and_the_calls_are_journaled(home, sandbox):
     assert changed["now"]["timezone"] == "Asia/Tokyo" and "first notes" in changed["history"]
 
 
+def test_tiss_check_knows_the_servers_tools_and_schemas(home):
+    home.configure(home.config, {"time": TIME})
+    (home.workspace / "plan.tiss").write_text(textwrap.dedent("""\
+        CALL get_current_time {timezone: "UTC"} INTO fine
+        CALL get_current_time {timezone: 3} INTO wrong
+        CALL get_time {timezone: "UTC"}
+        """))
+    checked = home.tiss("check", "plan.tiss")
+    assert checked.returncode == 2
+    lines = [line for line in checked.stderr.splitlines() if ": error: " in line]
+    assert len(lines) == 2, checked.stderr
+    assert lines[0].startswith("plan.tiss:2:") and "argument 'timezone': expected a string, got 3" in lines[0]
+    assert lines[1].startswith("plan.tiss:3:") and "get_time" in lines[1]
+
+
 def test_a_server_that_dies_mid_run_stops_it_and_resume_finishes_it(home):
     die = home.root / "die"
     home.configure(home.config, {"fx": {"command": sys.executable, "args": [str(FIXTURE), "stdio"],
