@@ -140,11 +140,12 @@ def _with_environment(config: UserConfig) -> UserConfig:
     return config
 
 
-def read_yaml(path: Path) -> dict:
+def read_yaml(path: Path, text: str | None = None) -> dict:
     """A configuration file (this one, a workspace's tiss.yaml) as a mapping
-    of sections; ConfigError says where it is wrong."""
+    of sections; ConfigError says where it is wrong. ``text``: its content,
+    already read (what a trust check hashed is what gets parsed)."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text() if text is None else text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""

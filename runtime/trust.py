@@ -66,24 +66,28 @@ def _save_store(store: dict) -> None:
         write_atomic(_store_path(), json.dumps(store, indent=1, sort_keys=True) + "\n")
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
 
 
-def status(path: Path) -> str:
-    """``trusted``, ``changed`` (trusted once, edited since) or ``untrusted``."""
+def status(path: Path, content: bytes | None = None) -> str:
+    """``trusted``, ``changed`` (trusted once, edited since) or ``untrusted``.
+    ``content``: the bytes to judge (those read once, then parsed)."""
     entry = _load_store().get(str(path.resolve()))
     if entry is None:
         return "untrusted"
-    return "trusted" if path.exists() and entry.get("sha256") == digest(path) else "changed"
+    if content is None:
+        if not path.exists():
+            return "changed"
+        content = path.read_bytes()
+    return "trusted" if entry.get("sha256") == digest(content) else "changed"
 
 
-def trust(path: Path) -> str:
-    """Record the file's hash as trusted; returns it."""
-    path = path.resolve()
-    value = digest(path)
+def trust(path: Path, content: bytes) -> str:
+    """Record the hash of ``content`` (the file as shown to the user) as trusted."""
+    value = digest(content)
     store = _load_store()
-    store[str(path)] = {"sha256": value, "trusted_at": int(time.time())}
+    store[str(path.resolve())] = {"sha256": value, "trusted_at": int(time.time())}
     _save_store(store)
     return value
 
@@ -116,10 +120,11 @@ def workspace_config(workspace: Path | str) -> tuple[dict, Path | None]:
     path = Path(workspace) / WORKSPACE_CONFIG
     if not path.is_file():
         return {}, None
-    data = read_yaml(path)
+    content = _read(path)       # read once: the sandbox can write the workspace
+    data = read_yaml(path, content.decode("utf-8", errors="replace"))
     reasons = sensitive(data)
     if reasons:
-        state = status(path)
+        state = status(path, content)
         if state != "trusted":
             changed = " and it changed since you trusted it" if state == "changed" else ", which you have not trusted"
             raise ConfigError(f"{path}: {'; '.join(reasons)}{changed}",
@@ -145,6 +150,13 @@ def tool_config(workspace: Path | str) -> dict:
         servers.update(section)
         origins.update({name: str(path) for name in section})
     return {"mcp_servers": servers, "mcp_origins": origins} if servers else {}
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
 
 
 def _shown(path: Path) -> str:
@@ -182,8 +194,9 @@ def _trust_command(args) -> int:
             return 0
         if not path.is_file():
             raise ConfigError(f"{path}: no such file", hint="name the tiss.yaml to trust")
-        data = read_yaml(path)
-        value = trust(path)
+        content = _read(path)
+        data = read_yaml(path, content.decode("utf-8", errors="replace"))
+        value = trust(path, content)
         print(f"trusted {path.resolve()} (sha256 {value[:16]}…)")
         for line in _what_it_does(data):
             print(f"  {line}")

@@ -179,3 +179,21 @@ def test_a_tiss_yaml_without_servers_or_model_url_needs_no_trust(home, tmp_path)
     (home.workspace / "tiss.yaml").write_text("model: {backend: openai, base_url: http://127.0.0.1:9/v1}\n")
     with pytest.raises(ConfigError, match="base URL, which would receive your API key"):
         workspace_config(home.workspace)
+
+
+def test_trust_judges_the_very_bytes_it_parses(home, monkeypatch):
+    """A sandboxed command can rewrite tiss.yaml at any moment: the bytes that
+    are hashed must be the bytes that are used, not a second read's."""
+    import runtime.trust as trust
+    from runtime.config import ConfigError
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(home.root / "state"))
+    local = home.workspace / "tiss.yaml"
+    home.configure(local, {"time": TIME})
+    trusted = local.read_bytes()
+    trust.trust(local, trusted)
+    assert trust.workspace_config(home.workspace)[0]["mcp_servers"]["time"] == TIME
+    swapped = trusted.replace(b"mcp-server-time", b"evil-server")
+    monkeypatch.setattr(trust, "_read", lambda path: swapped)   # what one read saw; the file is unchanged
+    with pytest.raises(ConfigError, match="changed since you trusted it"):
+        trust.workspace_config(home.workspace)
