@@ -271,8 +271,23 @@ def entry_summary(entry: Entry) -> str:
         return f"CHOSE {data.get('name')!r}: {data.get('reason')}"
     if entry.kind == "log":
         return f"LOG {data.get('message')}"
+    if entry.kind in AGENT_LABELS:
+        return f"{AGENT_LABELS[entry.kind]} {_short_json(agent_text(entry).replace(chr(10), ' ⏎ '))}"
     fields = ", ".join(f"{k}={_short_json(v)}" for k, v in data.items())
     return f"{entry.kind}: {fields}"
+
+
+# The agent loop's events (runtime/agent.py), each with a label and its one text.
+AGENT_LABELS = {"agent_thought": "thought:", "agent_action": "→", "agent_observation": "←",
+                "agent_answer": "answer:"}
+
+
+def agent_text(entry: Entry) -> str:
+    data = entry.data
+    if entry.kind == "agent_action":
+        return f"{data.get('tool')} {json.dumps(data.get('input'), ensure_ascii=False)}"
+    field = {"agent_thought": "thought", "agent_observation": "observation", "agent_answer": "answer"}
+    return str(data.get(field[entry.kind], ""))
 
 
 def _short_json(value, limit: int = 120) -> str:
@@ -412,6 +427,11 @@ def _entry(entry: Entry) -> str:
                 f' <span class="meta">{e(data.get("reason"))}</span></div>')
     if entry.kind == "log":
         return f'<div class="entry log"><span class="kind">log</span>{e(data.get("message"))}</div>'
+    if entry.kind in AGENT_LABELS:
+        text, label = agent_text(entry), entry.kind.removeprefix("agent_")
+        body = f"<pre>{e(text)}</pre>" if "\n" in text or len(text) > 120 else f"<code>{e(text)}</code>"
+        css = " bad" if data.get("error") else ""
+        return f'<div class="entry event {entry.kind}{css}"><span class="kind">{e(label)}</span>{body}</div>'
     return f'<div class="entry event"><span class="kind">{e(entry.kind)}</span>{_fields(data)}</div>'
 
 

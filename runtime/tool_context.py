@@ -133,6 +133,7 @@ def _approve(interp, message: str, key: str, line: int) -> bool:
         interp.commit("review_answered", checkpoint=True, key=key, verdict="pause")
         raise Paused(message, line)
     interp.state.delete("decisions", key)
+    interp.commit("review_answered", key=key, verdict=verdict)   # the report shows the answer
     if verdict == "reject":
         raise Rejected(f"rejected in review: {message}", line)
     return True

@@ -278,3 +278,16 @@ def test_the_embedded_model_writes_only_valid_actions_under_the_grammar(tmp_path
     for observation in events(outcome, "agent_observation"):
         assert "unknown tool" not in observation["observation"]
         assert "not JSON" not in observation["observation"]
+
+
+def test_the_report_shows_each_thought_action_observation_and_the_review(tmp_path):
+    from runtime.report import build_view, entry_summary, render_html
+    model = ScriptedAgent(act("shell", "look", command="echo seen"), act("final_answer", answer="done"))
+    outcome = agent(tmp_path, model, tools=["shell"])
+    view = build_view(RunFolder(outcome.journal))
+    lines = [entry_summary(entry) for entry in view.loose]
+    assert "thought: look" in lines and '→ shell {"command": "echo seen"}' in lines
+    assert "← exit code 0 ⏎ seen" in lines and "answer: done" in lines
+    assert "REVIEW the agent wants to run the command: echo seen → approve" in lines
+    html = render_html(view)
+    assert '<span class="kind">observation</span><pre>exit code 0\nseen</pre>' in html
