@@ -291,3 +291,14 @@ def test_the_report_shows_each_thought_action_observation_and_the_review(tmp_pat
     assert "REVIEW the agent wants to run the command: echo seen → approve" in lines
     html = render_html(view)
     assert '<span class="kind">observation</span><pre>exit code 0\nseen</pre>' in html
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/agent.md"])
+def test_the_documented_python_example_runs(document, tmp_path, monkeypatch, capsys):
+    text = (Path(__file__).parents[2] / document).read_text()
+    section = text[text.index("from runtime import run_agent"):]
+    code = section[:section.index("```")]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, document, "exec"), {})
+    assert capsys.readouterr().out == "succeeded nothing yet\n"
+    assert (tmp_path / "agent-demo/.tiss/runs").is_dir()
