@@ -302,3 +302,34 @@ def test_the_documented_python_example_runs(document, tmp_path, monkeypatch, cap
     exec(compile(code, document, "exec"), {})
     assert capsys.readouterr().out == "succeeded nothing yet\n"
     assert (tmp_path / "agent-demo/.tiss/runs").is_dir()
+
+
+def test_tiss_check_knows_tools_and_its_names(tmp_path, capsys):
+    from runtime.cli import main as tiss
+    (tmp_path / "good.tiss").write_text('@tools "read_file, list_files"\nPROMPT_AGENT "look" INTO seen\n')
+    (tmp_path / "bad.tiss").write_text('@tools "read_fil"\nPROMPT_AGENT "look" INTO seen\n')
+    assert tiss(["check", str(tmp_path / "good.tiss")]) == 0
+    assert "unknown directive" not in capsys.readouterr().err
+    assert tiss(["check", str(tmp_path / "bad.tiss")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown tool 'read_fil' in @tools" in err and "did you mean read_file?" in err
+
+
+def test_tiss_agent_refuses_an_unknown_tool_before_running(tmp_path, capsys):
+    from runtime.cli import main as tiss
+    assert tiss(["agent", "go", "--tools", "read_file,teleport", "--workspace", str(tmp_path), "--json"]) == 2
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "error" and "unknown tool(s): teleport" in out["error"]
+    assert not (tmp_path / ".tiss").exists()
+
+
+def test_the_display_marks_each_kind(tmp_path):
+    import io
+
+    from runtime.display import make_display
+    stream = io.StringIO()
+    model = ScriptedAgent(act("list_files", "look around"), act("final_answer", answer="empty"))
+    agent(tmp_path, model, tools=["list_files"], display=make_display(stream, live=False))
+    shown = stream.getvalue()
+    assert "  thought: look around\n  → list_files {}\n  ← []\n" in shown
+    assert "  ✔ answer: empty\n" in shown
