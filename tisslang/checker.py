@@ -363,21 +363,9 @@ class _Checker:
                         hint=f"did you mean {guess}?" if guess else _known_tools(self.tools))
         elif isinstance(self.tools, Mapping):
             self.check_tool_arguments(stmt)
-        elif isinstance(self.tools, Mapping):
-            self.check_tool_arguments(stmt)
         self.use_expr(stmt.args, flow, stmt.span)
         flow.set(LAST_CALL)
         self.assign(stmt.into, flow, stmt.span)
-
-    def check_tool_arguments(self, stmt: A.Call) -> None:
-        checker = getattr(self.tools[stmt.tool], "check_arguments", None)
-        arguments = _constant(stmt.args)
-        if checker is None or arguments is _NOT_CONSTANT:
-            return
-        try:
-            checker(arguments)
-        except Exception as exc:   # the tool's own message: argument, expected, got
-            self.report(stmt.span, str(exc), hint=getattr(exc, "hint", None))
 
     def check_tool_arguments(self, stmt: A.Call) -> None:
         checker = getattr(self.tools[stmt.tool], "check_arguments", None)
@@ -635,25 +623,6 @@ class _Checker:
 
 # One entry per statement kind, as the interpreter's HANDLERS and cost.ESTIMATES.
 CHECKS = {kind: getattr(_Checker, "stmt_" + kind.__name__) for kind in A.STATEMENTS}
-
-
-_NOT_CONSTANT = object()
-
-
-def _constant(expr):
-    """The value of an expression made only of literals, or _NOT_CONSTANT."""
-    if isinstance(expr, A.Literal):
-        return expr.value
-    if isinstance(expr, A.Template):
-        parts = [p.value for p in expr.parts if isinstance(p, A.Text)]
-        return "".join(parts) if len(parts) == len(expr.parts) else _NOT_CONSTANT
-    if isinstance(expr, A.ListExpr):
-        items = [_constant(item) for item in expr.items]
-        return _NOT_CONSTANT if any(i is _NOT_CONSTANT for i in items) else items
-    if isinstance(expr, A.ObjectExpr):
-        entries = {key: _constant(value) for key, value in expr.entries}
-        return _NOT_CONSTANT if any(v is _NOT_CONSTANT for v in entries.values()) else entries
-    return _NOT_CONSTANT
 
 
 _NOT_CONSTANT = object()
