@@ -153,9 +153,11 @@ def call_tool(interp, name: str, arguments: Any, key: str, line: int, ctx, appro
         if refused:
             raise RunError(refused, line, hint="uninstall or rename one of them")
         known = ", ".join(sorted(interp.tools)) or "none"
-        raise RunError(f"unknown tool {name!r} (registered tools: {known})", line,
-                       hint="`tiss tools` lists every tool; plugins register in entry point group "
-                            "'tisslang.tools'")
+        problems = getattr(interp.tools, "problems", [])
+        hint = ("`tiss tools` lists every tool; plugins register in entry point group 'tisslang.tools'"
+                if not problems else "these tool sources failed to load (an MCP server that did not "
+                "start?):\n  " + "\n  ".join(p.splitlines()[0] for p in problems))
+        raise RunError(f"unknown tool {name!r} (registered tools: {known})", line, hint=hint)
     if not isinstance(arguments, dict):
         raise RunError(f"CALL {name} needs an object of arguments, e.g. CALL {name} {{path: \"x\"}}", line)
     interp.budget.charge("API_CALLS", 1, line)

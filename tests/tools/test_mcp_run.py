@@ -98,6 +98,16 @@ def test_tiss_check_knows_the_servers_tools_and_schemas(home):
     assert lines[1].startswith("plan.tiss:3:") and "get_time" in lines[1]
 
 
+def test_a_call_to_a_server_that_did_not_start_says_why(home):
+    home.configure(home.config, {"clock": {"command": "no-such-mcp-server-here"}})
+    (home.workspace / "plan.tiss").write_text('CALL get_current_time {timezone: "UTC"}\n')
+    failed = home.tiss("run", "plan.tiss", "--sandbox", "host")
+    assert failed.returncode == 1
+    assert "unknown tool 'get_current_time'" in failed.stdout
+    assert "mcp server 'clock' (no-such-mcp-server-here" in failed.stdout
+    assert "failed to start: command not found" in failed.stdout
+
+
 def test_a_server_that_dies_mid_run_stops_it_and_resume_finishes_it(home):
     die = home.root / "die"
     home.configure(home.config, {"fx": {"command": sys.executable, "args": [str(FIXTURE), "stdio"],
