@@ -21,13 +21,14 @@ from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 
-from .agent_format import STOP, FormatProblem, action_constraint, parse_action, reminder, \
-    system_prompt, transcript
+from .agent_format import STOP, FormatProblem, action_constraint, compact_prompt, parse_action, \
+    reminder, system_prompt, transcript
 from .errors import RunError
 from .models import count_tokens
 from .tool_context import _approve, call_tool
 
 FINAL = "final_answer"
+COMPACT_OBSERVATION = 300     # characters of an observation our own small model reads
 GOAL_VARIABLE = "AGENT_GOAL"   # where tiss agent puts the goal (never parsed as TissLang)
 
 
@@ -126,10 +127,14 @@ class Loop:
         interp.budget.charge("API_CALLS", 1, line)
         interp.budget.ensure_left("TOKEN_COUNT", line)
         model = interp.model
-        prompt = transcript(self.goal, [self.record(i) for i in range(n)])
+        steps = [self.record(i) for i in range(n)]
+        if self.compact:   # our own model, trained on the short form
+            prompt, system = compact_prompt(self.goal, self.names, steps), None
+        else:
+            prompt, system = transcript(self.goal, steps), system_prompt(self.tools)
         try:
             constraint = action_constraint(model, self.tools)
-            text = model.generate(prompt, system=system_prompt(self.tools), max_tokens=self.settings.max_tokens,
+            text = model.generate(prompt, system=system, max_tokens=self.settings.max_tokens,
                                   stop=() if constraint else STOP, constraint=constraint)
         except Exception as exc:   # e.g. the model server went away
             raise RunError(f"the model failed: {type(exc).__name__}: {exc}", line) from None
@@ -146,7 +151,9 @@ class Loop:
         try:
             result = call_tool(self.interp, step["tool"], step["input"], f"{self.key}.c{n}", self.line,
                                self.ctx, approved=True)
-            ok, observation = True, observation_text(result, self.settings.max_observation)
+            limit = min(self.settings.max_observation, COMPACT_OBSERVATION) if self.compact \
+                else self.settings.max_observation
+            ok, observation = True, observation_text(result, limit)
         except RunError as exc:
             ok, result = False, None
             observation = f"error: {exc.message}" + (f" ({exc.hint})" if exc.hint else "") + \
@@ -162,6 +169,12 @@ class Loop:
         self.show("answer", answer)
         self.state.delete_prefix("decisions", f"{self.key}.")   # the steps are in the journal
         return answer
+
+    @property
+    def compact(self) -> bool:
+        """Whether the model is our own TissLM (model/backend.py marks it):
+        it gets the short prompt it is trained on and shorter observations."""
+        return bool(getattr(self.interp.model, "plans_with_slots", False))
 
     # --- rules --------------------------------------------------------------------
 
@@ -245,10 +258,11 @@ def agent_source(tool_names) -> str:
 
 def run_agent(goal: str, workspace: str | Path = ".", *, tools=None, settings: AgentSettings | None = None,
               model=None, registry=None, sandbox: str = "auto", review=None, display=None,
-              max_steps: int | None = None):
+              max_steps: int | None = None, journal: bool = True):
     """Run the agent loop on ``goal`` in a new journaled run; a RunOutcome
     whose ``variables["answer"]`` is the final answer. ``tools``: names
-    (default: every tool of ``registry``, by default the run's registry)."""
+    (default: every tool of ``registry``, by default the run's registry);
+    ``journal=False`` keeps no run folder (and so cannot be resumed)."""
     import tisslang
 
     from .session import Session
@@ -264,7 +278,7 @@ def run_agent(goal: str, workspace: str | Path = ".", *, tools=None, settings: A
         source = agent_source(names)
         program = tisslang.parse(source, "agent.tiss")
         with Session(workspace, sandbox=sandbox, review=review, model=model, tools=registry,
-                     display=display, source=source) as session:
+                     display=display, source=source, journal=journal) as session:
             session.interp.agent_settings = settings
             session.state.set("vars", GOAL_VARIABLE, goal)
             return session.run_program(program)

@@ -78,6 +78,14 @@ def transcript(goal: str, steps: list[dict]) -> str:
     return "\n".join(parts)
 
 
+def compact_prompt(goal: str, tool_names, steps: list[dict]) -> str:
+    """The short form our own TissLM is trained on (runtime/agent_corpus.py):
+    no instructions, the steps, then the tools and the goal last, so that a
+    small context that loses the beginning still holds them."""
+    done = transcript("", steps).split("\n", 1)[1] + "\n" if steps else ""
+    return f"{done}Tools: {', '.join(tool_names)}\nGoal: {goal}"
+
+
 def parse_action(text: str, tools) -> tuple[str, str, dict]:
     """(thought, tool name, arguments) from the model's text, or FormatProblem
     saying what is wrong. Also takes a bare ``Final Answer: …`` line (what

@@ -16,7 +16,7 @@ def test_agent_runs_in_the_session_and_asks_before_a_risky_command(drive, worksp
     assert "answer: made.txt made" in run.text
     assert run.variables["answer"] == "made.txt made"
     assert model.prompts[0][0] == "Goal: make a file"
-    assert [e["verdict"] for e in run.events_named("review_answered")] == ["approve"]
+    assert [e["verdict"] for e in run.events_named("review_answered") if "kind" in e] == ["approve"]   # the REPL's own
 
 
 def test_a_later_prompt_is_not_an_agent(drive):
