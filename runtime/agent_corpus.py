@@ -215,4 +215,5 @@ def write_corpus(out: Path, count: int, seed: int = 0) -> Path:
 def corpus_files(out_dir: str | Path, count: int = 3000, seed: int = 0) -> list[Path]:
     """``corpus: generate:runtime.agent_corpus:corpus_files`` in a training
     config (model/data.py calls it with the run's corpus folder)."""
-    return [write_corpus(Path(out_dir) / "agent_corpus.txt", count, seed)]
+    out = Path(out_dir) / f"agent_corpus-{count}-{seed}.txt"   # deterministic: a resumed run reuses it
+    return [out if out.is_file() else write_corpus(out, count, seed)]
