@@ -16,6 +16,9 @@ of its own), in wall-clock time since the work is split across two processes:
   mcp_call    CALL add {a: 2, b: 3} INTO r  with the MCP tool     the whole statement
 
 and prints microseconds per call and each as a multiple of the direct call.
+Both journaled CALLs use the configuration's journal.fsync: at the default
+(step) a wall-clock CALL outside a STEP is mostly the journal's fsync; with
+TISS_CONFIG naming a file with `journal: {fsync: never}` it is the call alone.
 
     python bench/tools.py            # full run, a table
     python bench/tools.py --quick    # fewer calls
@@ -78,7 +81,9 @@ def measure_mcp(calls: int, repeat: int, workspace: str) -> dict:
     configuration file, loaded as a run loads it (the Session's registry)."""
     folder = Path(workspace)
     (folder / "bench_mcp_server.py").write_text(MCP_SERVER)
-    (folder / "config.yaml").write_text(json.dumps({"mcp_servers": {"bench": {
+    from runtime.config import load_config
+    fsync = load_config().journal.fsync    # as the Python CALL's run: the same journal cost
+    (folder / "config.yaml").write_text(json.dumps({"journal": {"fsync": fsync}, "mcp_servers": {"bench": {
         "command": sys.executable, "args": [str(folder / "bench_mcp_server.py")]}}}))
     before = os.environ.get("TISS_CONFIG")
     os.environ["TISS_CONFIG"] = str(folder / "config.yaml")
