@@ -126,8 +126,8 @@ def workspace_config(workspace: Path | str) -> tuple[dict, Path | None]:
     if reasons:
         state = status(path, content)
         if state != "trusted":
-            changed = " and it changed since you trusted it" if state == "changed" else ", which you have not trusted"
-            raise ConfigError(f"{path}: {'; '.join(reasons)}{changed}",
+            why = "it changed since you trusted it" if state == "changed" else "you have not trusted this file"
+            raise ConfigError(f"{path}: {'; '.join(reasons)}; {why}",
                               hint=f"read it, then trust it with: tiss trust {_shown(path)}")
     return data, path
 

@@ -148,11 +148,11 @@ def test_a_workspace_tiss_yaml_needs_trust_and_a_change_withdraws_it(home):
 
     refused = home.tiss("run", "plan.tiss", "--sandbox", "host")
     assert refused.returncode == 2
-    assert "tiss.yaml: it names MCP servers, which run on this machine outside the sandbox, " \
-           "which you have not trusted" in refused.stderr
+    assert "tiss.yaml: it names MCP servers, which run on this machine outside the sandbox; " \
+           "you have not trusted this file" in refused.stderr
     assert "hint: read it, then trust it with: tiss trust tiss.yaml" in refused.stderr
     other = home.tiss("check", "plan.tiss")                  # any command says it the same way
-    assert other.returncode == 2 and "which you have not trusted" in other.stderr
+    assert other.returncode == 2 and "you have not trusted this file" in other.stderr
     assert "Traceback" not in other.stderr
     assert not started.exists()                   # nothing ran
 
@@ -170,7 +170,7 @@ def test_a_workspace_tiss_yaml_needs_trust_and_a_change_withdraws_it(home):
     assert home.tiss("trust", "tiss.yaml").returncode == 0
     assert home.tiss("trust", "--revoke").returncode == 0
     revoked = home.tiss("run", "plan.tiss", "--sandbox", "host")
-    assert revoked.returncode == 2 and "which you have not trusted" in revoked.stderr
+    assert revoked.returncode == 2 and "you have not trusted this file" in revoked.stderr
     assert (home.root / "calls.log").read_text().split() == ["trusted"]
 
 
