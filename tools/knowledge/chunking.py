@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import re
+import string
 from dataclasses import dataclass
 
 HEADING_SEPARATOR = " > "
@@ -102,8 +103,11 @@ def rest_sections(lines: list[str]) -> list[Section]:
     i = 0
     while i < len(lines) - 1:
         title, under = lines[i], lines[i + 1]
+        if not _is_title(title, under):
+            i += 1
+            continue
         overline = i > 0 and _is_adornment(lines[i - 1]) and lines[i - 1].strip()[0] == under.strip()[:1]
-        if _is_title(title, under) and (i == 0 or not lines[i - 1].strip() or overline):
+        if i == 0 or not lines[i - 1].strip() or overline:
             style = (under.strip()[0], bool(overline))
             if style not in styles:
                 styles.append(style)
@@ -187,12 +191,15 @@ def _sections_from_marks(lines: list[str], marks: list[tuple[int, int, str]]) ->
 
 
 def _is_adornment(line: str) -> bool:
-    return bool(_ADORNMENT.fullmatch(line.rstrip()))
+    # the cheap test first: most lines are not three equal punctuation characters
+    return line[:1] in _PUNCTUATION and line[1:3] == line[0] * 2 and bool(_ADORNMENT.fullmatch(line.rstrip()))
 
 
 def _is_title(title: str, under: str) -> bool:
+    if not _is_adornment(under):
+        return False
     text = title.rstrip()
-    return (bool(text) and not title[0].isspace() and _is_adornment(under)
+    return (bool(text) and not title[0].isspace()
             and len(under.rstrip()) >= min(len(text), 3) and not _is_adornment(title))
 
 
@@ -256,6 +263,7 @@ def _skip_blank(lines: list[str], i: int, stop: int) -> int:
 _ATX = re.compile(r" {0,3}(#{1,6})\s+(.*)$")
 _SETEXT = re.compile(r" {0,3}(=+|-+)\s*$")
 _ADORNMENT = re.compile(r"([!-/:-@\[-`{-~])\1{2,}")   # one punctuation character, 3+ times
+_PUNCTUATION = frozenset(string.punctuation)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 LONG_CLASS_CHARS = 2000   # a longer class is cut at its methods
 
