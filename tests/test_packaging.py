@@ -20,3 +20,33 @@ def test_the_build_requires_a_setuptools_that_reads_spdx_licenses():
     (setuptools,) = [r for r in PYPROJECT["build-system"]["requires"] if r.startswith("setuptools")]
     minimum = re.fullmatch(r"setuptools>=(\d+)(?:\.\d+)*", setuptools)
     assert minimum and int(minimum.group(1)) >= 77, setuptools
+
+
+def test_the_shipped_planner_is_package_data():
+    """The wheel carries the planner's weights (model/weights/planner), so
+    `pip install` then `tiss plan` works offline."""
+    from model.backend import SHIPPED
+
+    model_dir = Path(__file__).resolve().parent.parent / "model"
+    patterns = PYPROJECT["tool"]["setuptools"]["package-data"]["model"]
+    packaged = {p for pattern in patterns for p in model_dir.glob(pattern) if p.is_file()}
+    shipped = {SHIPPED / name for name in ("config.json", "model.safetensors", "tokenizer.json")}
+    assert shipped <= packaged
+    assert sum(p.stat().st_size for p in shipped) <= 25 * 1024 * 1024
+
+
+def test_tiss_plan_works_with_nothing_configured(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TISS_")}
+    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / ".config"))
+    result = subprocess.run([sys.executable, "-m", "runtime.cli", "plan",
+                             "create notes.txt containing 'buy milk'", "--json"],
+                            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    import json
+    planned = json.loads(result.stdout)
+    assert planned["status"] == "planned" and planned["constrained"]
+    assert 'TASK "create notes.txt containing \'buy milk\'"' in planned["plan"]

@@ -143,9 +143,12 @@ def test_dry_run_uses_durations_seen_in_earlier_runs(tmp_path, plan):
     assert estimate["UNSEEN_COMMANDS"] == 0
 
 
-def test_demo_checks_the_examples_and_runs_one(tmp_path):
+def test_demo_plans_a_goal_with_the_shipped_model_and_runs_it(tmp_path):
     result = subprocess.run([sys.executable, "-m", "runtime.demo", "--sandbox", "host"],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "01_hello.tiss" in result.stdout and "constructs used:" in result.stdout
+    assert "model sees:  write a function «I0» in «F0»" in result.stdout
+    assert "constrained by the grammar" in result.stdout
     assert "succeeded in run" in result.stdout
+    assert "ASSERT LAST_RUN.EXIT_CODE == 0" in result.stdout and "calc.py" in result.stdout

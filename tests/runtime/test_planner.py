@@ -127,14 +127,19 @@ def test_tiss_plan_run_reviews_then_runs_in_the_sandbox(config, tmp_path, verdic
     assert len(runs) == (1 if code == 0 else 0)
 
 
-def test_tiss_plan_without_a_model_says_how_to_get_one(tmp_path):
+def test_without_a_model_or_shipped_weights_tiss_plan_says_how_to_get_one(tmp_path, monkeypatch, capsys):
+    from model import backend
+    from runtime import cli
+
+    monkeypatch.setattr(backend, "SHIPPED", tmp_path / "no-weights-here")
     config = tmp_path / "config.yaml"
     config.write_text("model:\n  backend: tisslm\n")
-    result = tiss("plan", "make a file", config=config, cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.startswith("error: no language model is configured")
-    assert "hint: train a small model with `tiss model train" in result.stderr
-    assert "Traceback" not in result.stderr
+    monkeypatch.setenv(CONFIG_ENV, str(config))
+    assert cli.main(["plan", "make a file"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no language model is configured")
+    assert "hint: train a small model with `tiss model train" in err
+    assert "Traceback" not in err
 
 
 def test_a_goal_that_leaves_no_room_for_a_plan_is_one_clear_error(bpe_model_dir):
@@ -197,3 +202,26 @@ def test_without_repairs_a_failed_run_is_final(tmp_path, monkeypatch):
     code = cli.main(["plan", "check out.txt", "--run", "--review", "approve", "--repair", "0",
                      "--sandbox", "auto", "--workspace", str(tmp_path), "--json"])
     assert code == 1 and len(backend.prompts) == 1
+
+
+def test_the_shipped_planner_plans_a_goal_it_never_saw_and_the_plan_does_it(tmp_path):
+    """End to end with the weights in the package: a held-out wording and
+    literals (runtime/planner_corpus.py's held-out split), planned, reviewed,
+    run in the sandbox, and judged by the goal's own check."""
+    from model.backend import SHIPPED
+    from runtime import planner_corpus as corpus
+    from tests.sandbox.conftest import require_backend
+
+    require_backend("docker")
+    goal = next(g for g in corpus.goals("held_out", 40, seed=5) if g.family == "function_test")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"model:\n  path: {SHIPPED}\n")
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    ran = tiss("plan", goal.text, "--run", "--review", "approve", "--sandbox", "docker",
+               "-o", "plan.tiss", "--json", config=config, cwd=workspace)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["status"] == "succeeded"
+    verdict = corpus.judge(goal, (workspace / "plan.tiss").read_text(), tmp_path / "judged",
+                           sandbox="docker")
+    assert verdict.success, verdict.reason
