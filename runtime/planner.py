@@ -43,7 +43,7 @@ MAX_TOKENS = 512      # per attempt; a TissLM backend may allow fewer (its ``roo
 DEFAULT_REPAIRS = 2   # extra attempts after the first
 # Below this mean log-probability per token, `tiss plan` warns that the goal
 # looks unlike anything the planner learnt (bench/planner.py measures it).
-LOW_CONFIDENCE = -0.25
+LOW_CONFIDENCE = -1.2
 
 
 class PlannerError(RunError):

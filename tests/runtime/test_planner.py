@@ -225,3 +225,27 @@ def test_the_shipped_planner_plans_a_goal_it_never_saw_and_the_plan_does_it(tmp_
     verdict = corpus.judge(goal, (workspace / "plan.tiss").read_text(), tmp_path / "judged",
                            sandbox="docker")
     assert verdict.success, verdict.reason
+
+
+def test_the_readme_and_docs_planner_examples_plan_with_the_shipped_model():
+    """Every `tiss plan "…"` in README.md and docs/planner.md gives a checked
+    plan whose literals are the goal's own."""
+    import re
+    import shlex
+
+    from model.backend import SHIPPED
+    from runtime.slots import slot
+
+    backend = TissLMBackend(SHIPPED)
+    goals = []
+    for doc in (ROOT / "README.md", ROOT / "docs" / "planner.md"):
+        for line in doc.read_text().splitlines():
+            if line.startswith("tiss plan "):
+                goals.append(shlex.split(line.split("#")[0])[2])
+    assert len(goals) >= 4
+    for goal in goals:
+        result = plan(goal, backend)
+        assert result.constrained and result.attempts == 1, goal
+        for marker, literal in slot(goal).values.items():
+            if marker in result.body:
+                assert literal in result.source, (goal, result.source)
