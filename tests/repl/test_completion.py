@@ -56,7 +56,8 @@ def test_tools_after_call(complete):
 
 def test_repl_commands(complete):
     assert complete(":s") == [":save"]
-    assert complete(":") == [":help", ":vars", ":last", ":plan", ":run", ":save", ":undo", ":reset", ":quit"]
+    assert complete(":a") == [":agent"]
+    assert complete(":") == [":help", ":vars", ":last", ":plan", ":agent", ":run", ":save", ":undo", ":reset", ":quit"]
 
 
 def test_nothing_in_comments(complete):
