@@ -133,7 +133,9 @@ class Loop:
         else:
             prompt, system = transcript(self.goal, steps), system_prompt(self.tools)
         try:
-            constraint = action_constraint(model, self.tools)
+            room = model.room(self.settings.max_tokens, None if system else prompt) \
+                if hasattr(model, "room") else self.settings.max_tokens   # what TissLM really emits
+            constraint = action_constraint(model, self.tools, room)
             text = model.generate(prompt, system=system, max_tokens=self.settings.max_tokens,
                                   stop=() if constraint else STOP, constraint=constraint)
         except Exception as exc:   # e.g. the model server went away

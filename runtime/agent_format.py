@@ -159,11 +159,19 @@ def _compiled(grammar: str):
     return llguidance.grammar_from("lark", grammar)
 
 
+# Near the end of the token budget, tokens made only of these bytes (closing a
+# string, the object, the thought's line) are preferred, so the answer ends
+# whole instead of being cut (a string's length is not bounded by the grammar).
+CLOSING_BYTES = frozenset(b'"}\n, :')
+CLOSING_MARGIN = 32   # tokens before the budget's end
+
+
 class ActionConstraint:
     """model/backend.py's TokenConstraint over llguidance's matcher for
-    ``action_grammar`` (allowed / advance / done)."""
+    ``action_grammar`` (allowed / advance / done). Given ``max_tokens``, it
+    steers to a whole answer in the last CLOSING_MARGIN tokens."""
 
-    def __init__(self, tokenizer, tools):
+    def __init__(self, tokenizer, tools, max_tokens: int | None = None):
         import llguidance
         import numpy as np
 
@@ -175,20 +183,27 @@ class ActionConstraint:
         if self.matcher.is_error():
             raise ValueError(f"the action grammar does not compile: {self.matcher.get_error()}")
         self.bits = np.zeros((self.vocabulary.lltokenizer.vocab_size + 31) // 32, dtype=np.int32)
+        self.remaining = max_tokens
+        self.closing = np.asarray([bool(t) and CLOSING_BYTES.issuperset(t) for t in self.vocabulary.token_bytes])
 
     def allowed(self, token_ids):
         import numpy as np
         self.matcher.unsafe_compute_mask_ptr(self.bits.ctypes.data, self.bits.nbytes)
-        bits = np.unpackbits(self.bits.view(np.uint8), bitorder="little")[:self.vocabulary.size]
-        return bits.astype(bool)[np.asarray(token_ids)]
+        mask = np.unpackbits(self.bits.view(np.uint8), bitorder="little")[:self.vocabulary.size].astype(bool)
+        if self.remaining is not None and self.remaining <= CLOSING_MARGIN and (mask & self.closing).any():
+            mask &= self.closing
+        return mask[np.asarray(token_ids)]
 
     def advance(self, token_id: int) -> None:
         self.matcher.consume_token(int(token_id))
+        if self.remaining is not None:
+            self.remaining -= 1
 
     def done(self) -> bool:
         return self.matcher.is_accepting()
 
 
-def action_constraint(backend, tools):
-    """A fresh constraint for one answer, or None when the backend writes freely."""
-    return ActionConstraint(backend.tokenizer, tools) if can_constrain(backend) else None
+def action_constraint(backend, tools, max_tokens: int | None = None):
+    """A fresh constraint for one answer (ending within ``max_tokens``), or
+    None when the backend writes freely."""
+    return ActionConstraint(backend.tokenizer, tools, max_tokens) if can_constrain(backend) else None

@@ -333,3 +333,24 @@ def test_the_display_marks_each_kind(tmp_path):
     shown = stream.getvalue()
     assert "  thought: look around\n  → list_files {}\n  ← []\n" in shown
     assert "  ✔ answer: empty\n" in shown
+
+
+def test_the_shipped_weights_drive_the_loop_with_valid_actions_only(tmp_path):
+    """The default model (model/weights/planner, shipped) under the action
+    grammar: whatever it decides, each answer is a registered tool with
+    schema-valid input, so the loop runs to its end without format errors."""
+    from model.backend import SHIPPED, load_backend
+    from tools import load_registry
+
+    assert (SHIPPED / "config.json").is_file()
+    backend = load_backend({})   # nothing configured: the shipped weights
+    (tmp_path / "notes.txt").write_text("buy milk\n")
+    outcome = agent(tmp_path, backend, goal='What does "notes.txt" say?',
+                    tools=["read_file", "list_files"], max_steps=2)
+    registry = load_registry()
+    actions = events(outcome, "agent_action")
+    assert actions
+    for action in actions:
+        registry[action["tool"]].check_arguments(action["input"])
+    assert not any("could not be read" in e["observation"] or "not JSON" in e["observation"]
+                   for e in events(outcome, "agent_observation"))
