@@ -161,7 +161,8 @@ Feature: Commands run in order and leave their results in the state
     And the model was asked "write code" as "a careful engineer"
 
   Scenario: PROMPT_AGENT without a configured model is a clear error
-    Given the plan:
+    Given no language model is installed
+    And the plan:
       """
       PROMPT_AGENT "hello"
       """

@@ -169,7 +169,8 @@ Feature: Control flow: IF, TRY/CATCH, RETRY, CHOOSE, ESTIMATE_COST
     And the journal records a "choice" event with reason containing "the model's choice"
 
   Scenario: CHOOSE with policy model and no model is a clear error
-    Given the choose policy is "model"
+    Given no language model is installed
+    And the choose policy is "model"
     And the plan:
       """
       CHOOSE {

@@ -191,7 +191,10 @@ def test_help_unknown_commands_and_quit(drive):
 # --- :plan -------------------------------------------------------------------------------
 
 
-def test_plan_without_a_model_says_no_planner_is_configured(drive):
+def test_plan_without_a_model_says_no_planner_is_configured(drive, monkeypatch, tmp_path):
+    from model import backend
+    monkeypatch.setattr(backend, "SHIPPED", tmp_path / "no-shipped-planner")  # as if not installed
+    monkeypatch.setenv("TISS_CONFIG", os.devnull)  # and no model configured
     run = drive(*lines(':plan build the docs', 'VAR after = 1'))
     assert "no planner model is configured" in run.text
     assert run.variables["after"] == 1

@@ -88,7 +88,10 @@ def test_agent_example_with_a_model_and_a_tool(tmp_path):
     assert model.prompts[0][1] == "a careful Python engineer who answers with code only"
 
 
-def test_agent_example_without_a_model_fails_clearly(tmp_path):
+def test_agent_example_without_a_model_fails_clearly(tmp_path, monkeypatch):
+    from model import backend
+    monkeypatch.setattr(backend, "SHIPPED", tmp_path / "no-shipped-planner")
+    monkeypatch.setenv("TISS_CONFIG", os.devnull)  # and no model configured
     outcome = run_plan(example("10_agent_writes_code"), tmp_path, sandbox="host", tools={})
     assert outcome.status == "failed"
     assert "no language model is configured" in outcome.error

@@ -46,6 +46,14 @@ def given_symlink(world, name, target, tmp_path):
     os.symlink(target_path, world["run"].workspace / name)
 
 
+@given("no language model is installed")
+def given_no_model(monkeypatch):
+    """Neither a configured model nor the planner shipped in the package."""
+    from model import backend
+    monkeypatch.setattr(backend, "SHIPPED", backend.SHIPPED.with_name("not-installed"))
+    monkeypatch.setenv("TISS_CONFIG", os.devnull)
+
+
 @given(parsers.parse('a model that answers "{answer}"'))
 def given_model(world, answer):
     world["model"] = ScriptedModel([_unescape(a.strip()) for a in answer.split("|")])
