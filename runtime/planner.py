@@ -35,7 +35,7 @@ from tisslang.errors import Diagnostic, TissSyntaxError
 
 from .errors import RunError
 from .models import supports_constraint
-from .slots import SlotError, Slotted, fill, slot
+from .slots import SlotError, Slotted, fill, slot, tiss_string
 
 SYSTEM = ("You write plans in TissLang (TASK, STEP, RUN, WRITE, ASSERT, …). "
           "Answer with the plan only, no explanation.")
@@ -87,8 +87,7 @@ def prompt_for(goal: str, failed: str | None = None, problems=()) -> str:
 def with_header(goal: str, body: str) -> str:
     """A whole plan: the TASK line, built from the goal (never by the model),
     then the model's statements."""
-    title = " ".join(goal.split()).replace("\\", "\\\\").replace('"', '\\"').replace("{{", "\\u{7B}{")
-    return f'TASK "{title}"\n\n{body}'
+    return f'TASK "{tiss_string(" ".join(goal.split()))}"\n\n{body}'
 
 
 def plan(goal: str, backend, *, repair: int = DEFAULT_REPAIRS, max_tokens: int = MAX_TOKENS,

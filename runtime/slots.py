@@ -77,9 +77,6 @@ class Slotted:
     text: str                                   # the goal with markers
     values: dict[str, str] = field(default_factory=dict)   # "«F0»" -> "notes.txt"
 
-    def of_type(self, kind: str) -> list[str]:
-        return [m for m in self.values if m[1] == kind]
-
 
 def slot(goal: str) -> Slotted:
     """``goal`` with its literals replaced by typed markers (see the module)."""
@@ -190,14 +187,16 @@ def _for_string(marker: re.Match, values: dict[str, str], shell: bool, body: str
             literal = literal.replace("'", "'\\''")
         else:
             literal = _shell_word(literal)
-    return _tiss_escape(literal)
+    return tiss_string(literal)
 
 
 def _shell_word(literal: str) -> str:
     return literal if re.fullmatch(r"[\w./@%+=:,-]+", literal) else shlex.quote(literal)
 
 
-def _tiss_escape(literal: str) -> str:
+def tiss_string(literal: str) -> str:
+    """``literal`` as the inside of a TissLang "…" string: text, never an
+    escape or interpolation of its own."""
     text = literal.replace("\\", "\\\\").replace('"', '\\"')
     return text.replace("{{", "\\u{7B}{")
 
