@@ -198,7 +198,7 @@ def tiss_string(literal: str) -> str:
     """``literal`` as the inside of a TissLang "…" string: text, never an
     escape or interpolation of its own."""
     text = literal.replace("\\", "\\\\").replace('"', '\\"')
-    return text.replace("{{", "\\u{7B}{")
+    return re.sub(r"\{(?=\{)", r"\\u{7B}", text)   # no `{` opens a `{{`
 
 
 def _fill_heredoc_line(line: str, values: dict[str, str]) -> str:

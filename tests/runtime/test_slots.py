@@ -62,7 +62,7 @@ def _text(template) -> str:
     return "".join(p.value for p in template.parts)
 
 
-NASTY = ['say "hi" \\o/', "{{ secret }}", "it's; rm -rf / $(reboot) `id`", "tab\there", "{x}", "a\\"]
+NASTY = ['say "hi" \\o/', "{{ secret }}", "{{{x}}}", "it's; rm -rf / $(reboot) `id`", "tab\there", "{x}", "a\\"]
 
 
 @pytest.mark.parametrize("literal", NASTY)
