@@ -152,7 +152,10 @@ def _reslot(problem: str, slotted: Slotted) -> str:
 def _whole_plan(goal: str, body: str, slotted: Slotted) -> str:
     """The model's statements with the literals back and the TASK line on
     top; a model that wrote its own TASK (a general model) keeps it."""
-    body = fill(body, slotted.values).strip("\n") + "\n"
+    try:
+        body = fill(body, slotted.values).strip("\n") + "\n"
+    except SlotError as exc:
+        raise PlannerError(str(exc), [], hint="reword the goal") from None
     if body.lstrip().startswith(("TASK", "#TISS!")):
         return body
     return with_header(goal, body)

@@ -146,21 +146,41 @@ _NOT_NAMES = frozenset("""a an the that which to in of and or with for named cal
 
 def fill(plan: str, values: dict[str, str]) -> str:
     """``plan`` with every marker replaced by its literal, escaped for where it
-    stands. A marker the goal did not have is left for the checker to see."""
+    stands. A marker the goal did not have is left for the checker to see.
+
+    A heredoc body has no escapes: a literal holding ``{{`` would open an
+    interpolation there, so such a body is made raw (``<<'EOF'``), or, if the
+    plan interpolates in it too, the literal is refused (SlotError)."""
     lines = plan.split("\n")
     heredoc_end: str | None = None
+    opener, own_holes, braces = 0, False, False
     for i, line in enumerate(lines):
         if heredoc_end is not None:
             if line.strip() == heredoc_end:
+                if braces:
+                    lines[opener] = _made_raw(lines[opener], heredoc_end, own_holes)
                 heredoc_end = None
             elif MARKER.search(line):
+                own_holes = own_holes or "{{" in MARKER.sub("", line)
+                braces = braces or any("{{" in values.get(m.group(), "") for m in MARKER.finditer(line))
                 lines[i] = _fill_heredoc_line(line, values)
+            else:
+                own_holes = own_holes or "{{" in line
             continue
         lines[i] = _fill_plan_line(line, values)
-        opener = re.search(r"<<'?([A-Za-z_]\w*)'?", _outside_strings(line))
-        if opener:
-            heredoc_end = opener.group(1)
+        found = re.search(r"<<'?([A-Za-z_]\w*)'?", _outside_strings(line))
+        if found:
+            heredoc_end, opener, braces, own_holes = found.group(1), i, False, False
     return "\n".join(lines)
+
+
+def _made_raw(line: str, delimiter: str, interpolates: bool) -> str:
+    if f"<<'{delimiter}'" in line:
+        return line
+    if interpolates:
+        raise SlotError("a literal holding '{{' cannot go into a heredoc that also "
+                        "interpolates; write it without '{{'")
+    return line.replace(f"<<{delimiter}", f"<<'{delimiter}'", 1)
 
 
 def _outside_strings(line: str) -> str:

@@ -109,3 +109,14 @@ def test_any_text_round_trips_through_a_string_and_a_command(literal):
     assert _text(check.condition.left) == literal
     (run,) = _only(program, ast.Run)
     assert shlex.split(_text(run.command)) == ["echo", literal]
+
+
+def test_braces_in_a_literal_make_its_heredoc_raw_never_an_interpolation():
+    plan = fill('WRITE "a.txt" <<EOF\n    «T0»\n    EOF\n', {"«T0»": "{{secret}}"})
+    (stmt,) = _only(tisslang.parse(plan), ast.Write)
+    assert stmt.content.raw and _text(stmt.content.body) == "{{secret}}\n"
+
+
+def test_braces_cannot_go_into_a_heredoc_that_interpolates():
+    with pytest.raises(SlotError, match="cannot go into a heredoc"):
+        fill('WRITE "a.txt" <<EOF\n    {{name}} «T0»\n    EOF\n', {"«T0»": "{{x}}"})
