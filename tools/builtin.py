@@ -54,6 +54,26 @@ def write_file(path: str, content: str, context: ToolContext, append: bool = Fal
 
 
 @tool(source="built-in")
+def replace_in_file(path: str, old: str, new: str, context: ToolContext) -> dict:
+    """Replace every occurrence of a text in a text file of the workspace.
+
+    Args:
+        path: the file, relative to the workspace.
+        old: the exact text to find (an error if the file does not hold it).
+        new: the text to put in its place.
+    """
+    if not old:
+        raise ToolError("argument 'old' is empty: give the exact text to replace")
+    files = context.files()
+    text = files.read(path)
+    count = text.count(old)
+    if not count:
+        raise ToolError(f"{path} does not contain {old!r}: read it first and give its exact text")
+    files.write(path, text.replace(old, new))
+    return {"path": path, "replaced": count}
+
+
+@tool(source="built-in")
 def list_files(context: ToolContext, path: str = ".", pattern: str = "*") -> list[str]:
     """List the files under a folder of the workspace (recursively), sorted.
 
@@ -120,5 +140,5 @@ def final_answer(answer: str, context: ToolContext) -> str:
     return answer
 
 
-BUILTINS = (shell, read_file, write_file, list_files, search_files, run_plan, final_answer,
+BUILTINS = (shell, read_file, write_file, replace_in_file, list_files, search_files, run_plan, final_answer,
             search_knowledge)

@@ -40,9 +40,21 @@ CALL search_files {regex: "^def (one|two)"} INTO defs
                              {"path": "src/a.py", "line": 3, "text": "def two(): pass"}]
 
 
+def test_replace_in_file_replaces_every_occurrence_and_refuses_a_missing_text(tmp_path):
+    (tmp_path / "notes.txt").write_text("one two one\nthree\n")
+    outcome, session = run(tmp_path, 'CALL replace_in_file {path: "notes.txt", old: "one", new: "1"} INTO done\n')
+    assert outcome.status == "succeeded", outcome.error
+    assert session.variables["done"] == {"path": "notes.txt", "replaced": 2}
+    assert (tmp_path / "notes.txt").read_text() == "1 two 1\nthree\n"
+    outcome, _ = run(tmp_path, 'CALL replace_in_file {path: "notes.txt", old: "four", new: "4"}\n')
+    assert outcome.status == "failed" and "does not contain 'four'" in outcome.error
+    assert (tmp_path / "notes.txt").read_text() == "1 two 1\nthree\n"   # nothing written
+
+
 @pytest.mark.parametrize("call, message", [
     ('CALL read_file {path: "../outside.txt"}', "leaves the workspace"),
     ('CALL write_file {path: "/tmp/x", content: "x"}', "absolute"),
+    ('CALL replace_in_file {path: "link/secret.txt", old: "secret", new: "x"}', "symlink"),
     ('CALL read_file {path: ".tiss/runs"}', "run folder"),
     ('CALL read_file {path: "link/secret.txt"}', "symlink"),
     ('CALL list_files {path: "link"}', "not a folder inside the workspace"),

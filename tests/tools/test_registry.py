@@ -162,7 +162,7 @@ def test_a_duplicate_name_names_both_sources():
 
 def test_the_registry_has_the_built_ins():
     registry = load_registry()
-    assert {"shell", "read_file", "write_file", "list_files", "search_files", "run_plan",
+    assert {"shell", "read_file", "write_file", "replace_in_file", "list_files", "search_files", "run_plan",
             "final_answer"} <= set(registry)
     assert all(registry[name].source == "built-in" for name in ("shell", "final_answer"))
     assert registry["shell"].risky and not registry["read_file"].risky
