@@ -34,6 +34,9 @@ from model.threads import one_blas_thread
 # The planner shipped in the package (model/configs/planner.yaml trains it):
 # the model when the configuration names none.
 SHIPPED = Path(__file__).with_name("weights") / "planner"
+# The agent shipped beside it (model/configs/agent.yaml trains it): the model
+# that runs the agent loop when the planner above is the configured one.
+SHIPPED_AGENT = SHIPPED.with_name("agent")
 HOW_TO_GET_ONE = ("train a small model with `tiss model train --config model/configs/planner.yaml "
                   "--out ~/tisslm` (or reinstall quanta-tissu, whose package ships one in "
                   "model/weights/planner), then set `model: {path: ~/tisslm}` in "
@@ -67,6 +70,15 @@ class TissLMBackend:
         self.model, self.directory = load_model(path)
         self.tokenizer = load_model_tokenizer(self.directory)
         self.temperature, self.seed = float(temperature), int(seed)
+
+    def for_agent(self) -> "TissLMBackend":
+        """The model for the agent loop: the shipped agent when this is the
+        shipped planner (nothing configured), else this model as it is."""
+        if getattr(self, "_agent", None) is None:
+            shipped = Path(self.directory).resolve() == SHIPPED.resolve() and (SHIPPED_AGENT / "config.json").is_file()
+            self._agent = TissLMBackend(SHIPPED_AGENT, temperature=self.temperature, seed=self.seed) \
+                if shipped else self
+        return self._agent
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text)) if text else 0

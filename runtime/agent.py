@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .agent_format import STOP, FormatProblem, action_constraint, compact_prompt, parse_action, \
     reminder, system_prompt, transcript
+from .agent_slots import AgentSlots, listing
 from .errors import RunError
 from .models import count_tokens
 from .tool_context import _approve, call_tool
@@ -86,6 +87,8 @@ class Loop:
         self.state = interp.state
         self.settings = self._settings()
         self.steps_taken = 0
+        self.model = _agent_model(interp.model)
+        self.slots = self._slots() if self.compact else None
 
     def run(self) -> str:
         """The loop itself: one model answer and one tool call per step."""
@@ -115,10 +118,15 @@ class Loop:
             self.show("observation", observation)
             return step
         step = {"thought": thought, "tool": tool, "input": arguments}
+        written = {}
+        if self.slots is not None and self.slots.markers():   # the model wrote markers: the call gets literals
+            step["call"] = self.slots.fill(tool, arguments)
+            written = {"written": arguments} if step["call"] != arguments else {}
+        call = step.get("call", arguments)
         self.interp.commit("agent_thought", key=self.key, step=n, thought=thought)
         self.show("thought", thought)
-        self.save(n, step, "agent_action", tool=tool, input=arguments)
-        self.show("action", f"{tool} {json.dumps(arguments, ensure_ascii=False)}")
+        self.save(n, step, "agent_action", tool=tool, input=call, **written)
+        self.show("action", f"{tool} {json.dumps(call, ensure_ascii=False)}")
         return step
 
     def generate(self, n: int) -> str:
@@ -126,16 +134,17 @@ class Loop:
         interp.budget.check_time(line)
         interp.budget.charge("API_CALLS", 1, line)
         interp.budget.ensure_left("TOKEN_COUNT", line)
-        model = interp.model
+        model = self.model
         steps = [self.record(i) for i in range(n)]
-        if self.compact:   # our own model, trained on the short form
-            prompt, system = compact_prompt(self.goal, self.names, steps), None
+        if self.compact:   # our own model, trained on the short form, with slots
+            prompt, system = compact_prompt(self.slots.goal, self.names, steps), None
         else:
             prompt, system = transcript(self.goal, steps), system_prompt(self.tools)
         try:
             room = model.room(self.settings.max_tokens, None if system else prompt) \
                 if hasattr(model, "room") else self.settings.max_tokens   # what TissLM really emits
-            constraint = action_constraint(model, self.tools, room)
+            constraint = action_constraint(model, self.tools, room,
+                                           self.slots.markers() if self.slots is not None else None)
             text = model.generate(prompt, system=system, max_tokens=self.settings.max_tokens,
                                   stop=() if constraint else STOP, constraint=constraint)
         except Exception as exc:   # e.g. the model server went away
@@ -147,20 +156,25 @@ class Loop:
     def act(self, n: int, step: dict) -> tuple[bool, object]:
         """Call the tool (after review when the action is risky); a failure
         is the observation, with the format's reminder."""
-        reason = self.risky(step["tool"], step["input"])
+        call = step.get("call", step["input"])
+        reason = self.risky(step["tool"], call)
         if reason:    # a pause or a rejection stops the run here, as REQUEST_REVIEW does
             _approve(self.interp, f"the agent wants to {reason}", f"{self.key}.r{n}", self.line)
+        seen: dict = {}
         try:
-            result = call_tool(self.interp, step["tool"], step["input"], f"{self.key}.c{n}", self.line,
+            result = call_tool(self.interp, step["tool"], call, f"{self.key}.c{n}", self.line,
                                self.ctx, approved=True)
-            limit = min(self.settings.max_observation, COMPACT_OBSERVATION) if self.compact \
-                else self.settings.max_observation
-            ok, observation = True, observation_text(result, limit)
+            ok, observation = True, observation_text(result, self.settings.max_observation)
+            if self.slots is not None:   # what our own model reads: shorter, with markers
+                limit = min(self.settings.max_observation, COMPACT_OBSERVATION)
+                text, markers = self.slots.observe(n, result, truncate(listing(result) or
+                                                                       observation_text(result, limit), limit))
+                seen = {"seen": text, "slots": markers}
         except RunError as exc:
             ok, result = False, None
             observation = f"error: {exc.message}" + (f" ({exc.hint})" if exc.hint else "") + \
                 f"\n{reminder(self.names)}"
-        self.save(n, {**step, "observation": observation, **({} if ok else {"error": True})},
+        self.save(n, {**step, "observation": observation, **seen, **({} if ok else {"error": True})},
                   "agent_observation", observation=observation, **({} if ok else {"error": True}))
         if not (ok and step["tool"] == FINAL):   # the answer is shown by finish
             self.show("observation", observation)
@@ -176,7 +190,16 @@ class Loop:
     def compact(self) -> bool:
         """Whether the model is our own TissLM (model/backend.py marks it):
         it gets the short prompt it is trained on and shorter observations."""
-        return bool(getattr(self.interp.model, "plans_with_slots", False))
+        return bool(getattr(self.model, "plans_with_slots", False))
+
+    def _slots(self) -> AgentSlots:
+        """The goal's markers and those of the steps already done (on resume)."""
+        slots = AgentSlots(self.goal)
+        n = 0
+        while (step := self.record(n)) is not None:
+            slots.add(step.get("slots", {}))
+            n += 1
+        return slots
 
     # --- rules --------------------------------------------------------------------
 
@@ -222,6 +245,13 @@ class Loop:
         display = self.interp.display
         if display is not None and hasattr(display, "agent"):
             display.agent(kind, text)
+
+
+def _agent_model(model):
+    """The model that runs the loop: the backend's own agent model when it has
+    one (the shipped TissLM planner hands over to the shipped agent weights)."""
+    pick = getattr(model, "for_agent", None)
+    return pick() if pick is not None else model
 
 
 def _matches(text: str, patterns) -> bool:

@@ -19,6 +19,8 @@ import json
 import re
 from functools import lru_cache
 
+from .agent_slots import pattern_for
+
 FORMAT = ("Thought: <one line: what you will do next and why>\n"
           "Action: <one tool name>\n"
           "Action Input: <a JSON object of the tool's arguments>")
@@ -74,7 +76,7 @@ def transcript(goal: str, steps: list[dict]) -> str:
                          f"Action Input: {json.dumps(step['input'], ensure_ascii=False)}")
         else:
             parts.append(f"(your answer could not be read: {step.get('raw', '')[:200]!r})")
-        parts.append(f"Observation: {step['observation']}")
+        parts.append(f"Observation: {step.get('seen', step['observation'])}")   # seen: with slots
     return "\n".join(parts)
 
 
@@ -129,13 +131,17 @@ def can_constrain(backend) -> bool:
         getattr(tokenizer, "token_bytes", None) is not None and getattr(tokenizer, "eos_id", None) is not None
 
 
-def action_grammar(tools) -> str:
+def action_grammar(tools, markers=None) -> str:
     """Lark for llguidance: a one-line thought, then one tool's name and JSON
-    input matching that tool's schema."""
+    input matching that tool's schema. Given the run's slot ``markers``
+    (runtime/agent_slots.py), a string argument holds « and » only as one."""
     arms, rules = [], []
     for number, tool in enumerate(tools):
+        schema = _json_schema(tool.parameters)
+        if markers is not None:
+            schema = _with_markers(schema, pattern_for(markers))
         arms.append(f'{json.dumps(tool.name)} "\\nAction Input: " input{number}')
-        rules.append(f"input{number}: %json {json.dumps({**_json_schema(tool.parameters), **COMPACT})}")
+        rules.append(f"input{number}: %json {json.dumps({**schema, **COMPACT})}")
     return "\n".join([
         'start: "Thought: " THOUGHT "\\nAction: " action',
         f"THOUGHT: /[^\\n]{{1,{THOUGHT_CHARS}}}/",
@@ -151,6 +157,14 @@ def _json_schema(parameters: dict) -> dict:
     if isinstance(parameters, list):
         return [_json_schema(v) for v in parameters]
     return parameters
+
+
+def _with_markers(schema: dict, pattern: str) -> dict:
+    """Each free string argument of ``schema`` held to ``pattern``."""
+    properties = {name: {**arg, "pattern": pattern}
+                  if arg.get("type") == "string" and not {"enum", "pattern", "format"} & set(arg) else arg
+                  for name, arg in schema.get("properties", {}).items()}
+    return {**schema, "properties": properties}
 
 
 @lru_cache(maxsize=16)
@@ -171,7 +185,7 @@ class ActionConstraint:
     ``action_grammar`` (allowed / advance / done). Given ``max_tokens``, it
     steers to a whole answer in the last CLOSING_MARGIN tokens."""
 
-    def __init__(self, tokenizer, tools, max_tokens: int | None = None):
+    def __init__(self, tokenizer, tools, max_tokens: int | None = None, markers=None):
         import llguidance
         import numpy as np
 
@@ -179,7 +193,7 @@ class ActionConstraint:
 
         self.vocabulary = vocabulary_of(tokenizer)
         self.matcher = llguidance.LLMatcher(self.vocabulary.lltokenizer,
-                                            _compiled(action_grammar(tools)), log_level=0)
+                                            _compiled(action_grammar(tools, markers)), log_level=0)
         if self.matcher.is_error():
             raise ValueError(f"the action grammar does not compile: {self.matcher.get_error()}")
         self.bits = np.zeros((self.vocabulary.lltokenizer.vocab_size + 31) // 32, dtype=np.int32)
@@ -203,7 +217,8 @@ class ActionConstraint:
         return self.matcher.is_accepting()
 
 
-def action_constraint(backend, tools, max_tokens: int | None = None):
-    """A fresh constraint for one answer (ending within ``max_tokens``), or
-    None when the backend writes freely."""
-    return ActionConstraint(backend.tokenizer, tools, max_tokens) if can_constrain(backend) else None
+def action_constraint(backend, tools, max_tokens: int | None = None, markers=None):
+    """A fresh constraint for one answer (ending within ``max_tokens``, string
+    arguments holding only the run's ``markers``), or None when the backend
+    writes freely."""
+    return ActionConstraint(backend.tokenizer, tools, max_tokens, markers) if can_constrain(backend) else None

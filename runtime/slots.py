@@ -39,6 +39,7 @@ _EXTENSIONS = ("py|txt|md|json|csv|sh|yaml|yml|toml|cfg|ini|js|ts|html|css|log|r
                "go|rs|java|xml|sql|tiss|out|dat|conf|env|lock")
 _FILE = rf"(?:[\w.-]+/)*[\w-]+(?:\.[\w-]+)*\.(?:{_EXTENSIONS})"
 FILE_RE = re.compile(rf"^{_FILE}$")
+FILE_IN_TEXT = re.compile(rf"(?<![\w/.-]){_FILE}(?![\w/-]|\.\w)")   # a file path within any text
 # Words after which a quoted string is a command to run.
 _COMMAND_CUE = re.compile(r"\b(run|runs|running|execute|executes|executing|command|invoke|launch|"
                           r"then|try|trying|and)\W*$", re.I)
@@ -206,11 +207,12 @@ def _for_string(marker: re.Match, values: dict[str, str], shell: bool, body: str
         if body[:marker.start()].count("'") % 2:       # already inside '…'
             literal = literal.replace("'", "'\\''")
         else:
-            literal = _shell_word(literal)
+            literal = shell_word(literal)
     return tiss_string(literal)
 
 
-def _shell_word(literal: str) -> str:
+def shell_word(literal: str) -> str:
+    """``literal`` as one shell argument (quoted only when it needs it)."""
     return literal if re.fullmatch(r"[\w./@%+=:,-]+", literal) else shlex.quote(literal)
 
 

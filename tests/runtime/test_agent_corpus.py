@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.agent_corpus import MAKERS, STEMS, WORDINGS, WORDS, goals, trace, write_corpus
+from runtime.agent_corpus import MAKERS, STEMS, TOOLS, WORDINGS, WORDS, goals, trace, write_corpus
 from runtime.agent_format import parse_action
 
 ROOT = Path(__file__).parents[2]
@@ -53,10 +53,13 @@ def test_the_corpus_is_what_the_loop_sends_our_model(tmp_path):
     for chunk in chunks[:-1]:
         prompt, _, answer = chunk.rpartition("\nThought: ")
         assert re.search(r"Tools: [a-z_, ]+\nGoal: .+$", prompt), prompt
-        thought, tool, arguments = parse_action("Thought: " + answer, ["read_file", "write_file", "list_files",
-                                                                        "search_files", "shell", "final_answer"])
+        thought, tool, arguments = parse_action("Thought: " + answer, [*TOOLS, "final_answer"])
         assert thought and isinstance(arguments, dict)
+        goal = prompt.rpartition("\nGoal: ")[2]
+        assert '"' not in goal and "«" in goal, goal      # the literals are markers (runtime/agent_slots.py)
+        assert "«" in json.dumps(arguments, ensure_ascii=False) or tool == "final_answer", answer
     assert "Observation: " in corpus   # real tool results
+    assert re.search(r"Observation: «O0» = \w+", corpus)   # a text read back, with its marker
 
 
 def test_the_bench_runs_a_model_and_judges_by_the_check(tmp_path):
