@@ -44,6 +44,8 @@ class AgentSettings:
     risky_commands: tuple[str, ...] = ("*",)   # shell commands; () = none
     risky_paths: tuple[str, ...] = ()           # write_file paths
     risky_tools: tuple[str, ...] = ()           # any tool by name (MCP tools marked risky always)
+    backend: str | None = None        # the model backend named at the start (tiss agent --backend),
+                                      # used again when the run resumes without a model handed in
 
     @classmethod
     def from_json(cls, data: dict) -> "AgentSettings":
@@ -87,7 +89,7 @@ class Loop:
         self.state = interp.state
         self.settings = self._settings()
         self.steps_taken = 0
-        self.model = _agent_model(interp.model)
+        self.model = _agent_model(self._model())
         self.slots = self._slots() if self.compact else None
 
     def run(self) -> str:
@@ -191,6 +193,13 @@ class Loop:
         """Whether the model is our own TissLM (model/backend.py marks it):
         it gets the short prompt it is trained on and shorter observations."""
         return bool(getattr(self.model, "plans_with_slots", False))
+
+    def _model(self):
+        """The model handed to the run, else the backend the run started with, else the configured one."""
+        if self.settings.backend and not self.interp.model_given:
+            from .models import load_named_backend
+            return load_named_backend(self.settings.backend)
+        return self.interp.model
 
     def _slots(self) -> AgentSlots:
         """The goal's markers and those of the steps already done (on resume)."""

@@ -46,6 +46,7 @@ def _positive(text: str) -> int:
 
 def cmd_agent(args) -> int:
     from .agent import AgentSettings, run_agent
+    from .models import load_named_backend
     from .run_cli import _display, _finish, _sandbox, _usage_error
     from .tool_context import close_registry, registry_for
 
@@ -53,13 +54,13 @@ def cmd_agent(args) -> int:
         workspace = Path(args.workspace).resolve()
         registry = registry_for(None, workspace)
         names = _tool_names(args.tools, registry)
-        model = _backend(args.backend) if args.backend else None
+        model = load_named_backend(args.backend) if args.backend else None
         sandbox = _sandbox(args.sandbox)
     except Exception as exc:
         return _usage_error(exc, args.json)
     settings = AgentSettings(max_steps=args.max_steps, max_observation=args.max_observation,
                              risky_commands=tuple(args.risky_command or ("*",)),
-                             risky_paths=tuple(args.risky_path or ()))
+                             risky_paths=tuple(args.risky_path or ()), backend=args.backend)
     display = _display(args.json)
     try:
         outcome = run_agent(args.goal, workspace, tools=names, settings=settings, model=model,
@@ -90,10 +91,3 @@ def _tool_names(text: str | None, registry) -> list[str] | None:
                        hint="registered tools: " + ", ".join(sorted(registry)))
     return names
 
-
-def _backend(name: str):
-    """--backend NAME, with your configuration's model options when it names the same backend."""
-    from .config import load_config
-    from .models import load_backend
-    settings = load_config().model
-    return load_backend(name, settings.options if settings.backend == name else {})

@@ -199,6 +199,11 @@ class Interpreter:
         raise RunError(f"variable {name!r} is not set", line, hint=hint)
 
     @property
+    def model_given(self) -> bool:
+        """Whether a model was handed to the run (else the configured one is loaded when needed)."""
+        return self._model is not None
+
+    @property
     def model(self):
         if self._model is None:
             self._model = load_default_backend()

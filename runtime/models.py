@@ -85,6 +85,18 @@ def load_default_backend(config=None) -> ModelBackend:
     return load_backend(settings.backend, settings.options)
 
 
+def load_named_backend(name: str, config=None) -> ModelBackend:
+    """The backend ``name`` (``--backend NAME``), with the configuration's
+    model options when the configuration names the same backend."""
+    from .config import ConfigError, load_config
+
+    try:
+        settings = (config or load_config()).model
+    except ConfigError as exc:
+        raise NoModelConfigured(f"configuration: {exc}", hint=exc.hint) from None
+    return load_backend(name, settings.options if settings.backend == name else {})
+
+
 def supports_constraint(backend) -> bool:
     return bool(getattr(backend, "supports_constraint", False))
 

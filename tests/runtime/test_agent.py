@@ -354,3 +354,32 @@ def test_the_shipped_weights_drive_the_loop_with_valid_actions_only(tmp_path):
         registry[action["tool"]].check_arguments(action["input"])
     assert not any("could not be read" in e["observation"] or "not JSON" in e["observation"]
                    for e in events(outcome, "agent_observation"))
+
+
+def finishing_backend(settings):
+    """A backend registered by name for the test below: it answers at once."""
+    return ScriptedAgent(act("final_answer", answer="finished by the named backend"))
+
+
+def test_a_resumed_run_uses_the_backend_it_started_with(tmp_path, monkeypatch):
+    """`tiss agent --backend NAME` then `tiss resume` (no model handed in):
+    the loop goes on with NAME, not with the configuration's backend (here an
+    openai server that does not exist)."""
+    from importlib.metadata import EntryPoint
+
+    from runtime import models
+    monkeypatch.setitem(models.BUILT_IN, "finishing",
+                        EntryPoint("finishing", "tests.runtime.test_agent:finishing_backend", models.GROUP))
+    config = tmp_path / "config.yaml"
+    config.write_text("model:\n  backend: openai\n  base_url: http://127.0.0.1:9/v1\n  model: none\n"
+                      "  max_retries: 0\n")
+    monkeypatch.setenv("TISS_CONFIG", str(config))
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    outcome = agent(workspace, ScriptedAgent(act("shell", command="echo hi > said.txt")), tools=["shell"],
+                    review="pause", settings=AgentSettings(backend="finishing"))
+    assert outcome.status == "paused"
+    resumed = resume_run(outcome.run_id, workspace, verdict="approve", review="pause")
+    assert resumed.status == "succeeded", resumed.error
+    assert resumed.variables["answer"] == "finished by the named backend"
+    assert (workspace / "said.txt").read_text() == "hi\n"
