@@ -30,6 +30,7 @@ from .tool_context import _approve, call_tool
 
 FINAL = "final_answer"
 COMPACT_OBSERVATION = 300     # characters of an observation our own small model reads
+WRITING_TOOLS = ("write_file", "replace_in_file")   # built-ins whose `path` risky_paths governs
 GOAL_VARIABLE = "AGENT_GOAL"   # where tiss agent puts the goal (never parsed as TissLang)
 
 
@@ -42,7 +43,7 @@ class AgentSettings:
     max_tokens: int = 384             # tokens per model answer
     # risky actions ask the review policy first (fnmatch patterns)
     risky_commands: tuple[str, ...] = ("*",)   # shell commands; () = none
-    risky_paths: tuple[str, ...] = ()           # write_file paths
+    risky_paths: tuple[str, ...] = ()           # paths written by write_file, replace_in_file
     risky_tools: tuple[str, ...] = ()           # any tool by name (MCP tools marked risky always)
     backend: str | None = None        # the model backend named at the start (tiss agent --backend),
                                       # used again when the run resumes without a model handed in
@@ -225,7 +226,7 @@ class Loop:
         if name == "shell":
             command = str(arguments.get("command", ""))
             return f"run the command: {command}" if _matches(command, settings.risky_commands) else None
-        if name == "write_file":
+        if name in WRITING_TOOLS:
             path = str(arguments.get("path", ""))
             return f"write the file {path}" if _matches(path, settings.risky_paths) else None
         if name in settings.risky_tools or (tool.risky and name != FINAL):

@@ -29,7 +29,7 @@ def register(subparsers) -> None:
                        help="shell commands matching this glob ask for review first "
                             "(repeatable; default: every command)")
     agent.add_argument("--risky-path", action="append", metavar="GLOB",
-                       help="write_file paths matching this glob ask for review first (repeatable)")
+                       help="write_file and replace_in_file paths matching this glob ask for review first (repeatable)")
     agent.add_argument("--workspace", default=".", help="where the agent's files live (default: .)")
     from .sandbox import BACKENDS as SANDBOXES
     agent.add_argument("--sandbox", choices=SANDBOXES, help="where shell commands run (default: your config, else auto)")

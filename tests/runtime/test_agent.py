@@ -184,6 +184,16 @@ def test_risky_patterns_choose_what_asks(tmp_path):
     assert not (tmp_path / "src/main.py").exists()
 
 
+def test_risky_paths_cover_replace_in_file_too(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/main.py").write_text("x = 1\n")
+    model = ScriptedAgent(act("replace_in_file", path="src/main.py", old="1", new="2"))
+    outcome = agent(tmp_path, model, tools=["replace_in_file"], review="pause",
+                    settings=AgentSettings(risky_paths=("src/*",)))
+    assert outcome.status == "paused" and "write the file src/main.py" in outcome.error
+    assert (tmp_path / "src/main.py").read_text() == "x = 1\n"
+
+
 KILLED_RUN = '''
 import sys, json, time
 from pathlib import Path
