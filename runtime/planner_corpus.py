@@ -615,9 +615,75 @@ MORE_WORDINGS_2 = {
     "summarise": ["shorten {src} to a brief note in {dst}", "write a brief [summary] of {src} to {dst}",
                   "{dst} gets a [summary] of what {src} says"],
 }
+# A third batch: free word order (the second literal first, the object before
+# the verb), conditions and outcomes, so no family is tied to one verb or one
+# order of its literals.
+MORE_WORDINGS_3 = {
+    "write_text": ["{text} is what {file} should say", "into {file} goes the text {text}",
+                   "let {file} read {text}", "{file} with {text} as its only line",
+                   "put down {text} in a new [file] {file}", "the text {text}, written to {file}",
+                   "produce a [file] {file}; its text is {text}", "{file} has to read {text}"],
+    "script_prints": ["{file}: a python [script] that [prints] {text}; [run] it afterwards",
+                      "the output of python [script] {file} must be {text}; [run] it",
+                      "print {text} from python in {file} and execute the [script]",
+                      "a small python [script] {file} should [prints] {text} when you [run] it",
+                      "make python say {text} in {file}, then [run] it"],
+    "shell_script": ["{file}: a shell [script] that echoes {text}; [run] it afterwards",
+                     "make the shell say {text} in {file}, then [run] it",
+                     "the output of shell [script] {file} must be {text}; [run] it"],
+    "function_test": ["{file} needs {func}, the {op} of two numbers, and a test for it",
+                      "the {op} of two numbers: write the [function] {func} in {file} and [test] it",
+                      "a [function] {func} ({op} of two numbers) in {file}, covered by a test",
+                      "{func} should compute the {op} of two numbers in {file}; verify with a test"],
+    "run_command": ["execute {cmd} and report whether it passes", "{cmd}: [run] it once",
+                    "start {cmd} and expect a zero exit code", "does {cmd} succeed? [run] it",
+                    "please try {cmd} and check the result"],
+    "check_contains": ["scan {file} for {text}; the run must fail without it",
+                       "{text} has to appear in {file}, otherwise fail",
+                       "inspect {file}: it must contain {text}",
+                       "examine {file} and stop if {text} is absent",
+                       "assert that {file} contains the text {text}",
+                       "if {file} does not contain {text}, fail",
+                       "the run fails unless {text} can be found in {file}"],
+    "append_line": ["at the end of {file}, [add] {text}", "{text} should be the new last line of {file}",
+                    "[add] {text} below what {file} already has", "grow {file} by one line: {text}"],
+    "copy_file": ["{dst} should have the same content as {src}", "{dst} ought to match {src} exactly",
+                  "{dst}, a copy of {src}", "populate {dst} from {src} by copying it",
+                  "into {dst}, [copy] {src}", "let {dst} be a duplicate of {src}",
+                  "{dst} must end up equal to {src}", "from {src}, make {dst} as a copy",
+                  "{dst} gets exactly the text of {src}"],
+    "count_lines": ["{dst} is where the line count of {src} goes", "how many lines in {src}? write the count to {dst}",
+                    "put into {dst} the number of lines of {src}"],
+    "parallel_run": ["[run] {cmd} [parallel] with {cmd2}", "{cmd} and {cmd2} together, [parallel]",
+                     "launch {cmd} and {cmd2} together rather than one by one",
+                     "execute {cmd} while {cmd2} is running", "[run] {cmd} plus {cmd2}, both at once",
+                     "[run] {cmd} and, at the same time, {cmd2}", "do {cmd} and {cmd2} in tandem",
+                     "no need to wait: [run] {cmd} and {cmd2} [parallel]"],
+    "retry": ["up to {k} attempts for {cmd}", "[run] {cmd}; if it [fails], [retry] up to {k} times",
+              "make {k} attempts at {cmd} at most", "{cmd} gets {k} tries"],
+    "review_risky": ["{cmd} can destroy data: get [review] before running it",
+                     "nobody runs {cmd} before a person approves it",
+                     "{cmd} only after [review]", "hold {cmd} until a human says it is fine"],
+    "try_fallback": ["in case {cmd} [fails], [run] {cmd2}", "{cmd2} if {cmd} does not succeed",
+                     "{cmd2} is the backup for {cmd}",
+                     "when {cmd} errors out, use {cmd2}", "[run] {cmd}, otherwise {cmd2}",
+                     "{cmd2} as a fallback in case {cmd} [fails]", "if {cmd} is no good, [run] {cmd2} instead",
+                     "{cmd2} is the alternative when {cmd} [fails]"],
+    "choose": ["[run] the better of {cmd} and {cmd2}", "either {cmd} or {cmd2}; pick one and [run] it",
+               "decide between {cmd} and {cmd2}, then [run] the winner",
+               "one of two approaches, {cmd} or {cmd2}, should be [run]"],
+    "json_config": ["a JSON [file] {file}: {key} is {value}", "{key} = {value} in a JSON [file] {file}",
+                    "{file} as JSON, with {key} set to {value}",
+                    "set {key} to {value} in the JSON config {file}"],
+    "summarise": ["reduce {src} to a short [summary] in {dst}", "{dst}: a [summary] of {src}",
+                  "make {dst} a condensed version of {src}", "digest {src} into a few sentences in {dst}",
+                  "what does {src} say? put a [summary] in {dst}", "summarize {src} as {dst}",
+                  "cut {src} down to its main points in {dst}", "abridge {src} into {dst}"],
+}
 for _family in FAMILIES:
     _family.phrasings["train"] = (_family.phrasings["train"] + MORE_WORDINGS.get(_family.name, [])
-                                  + MORE_WORDINGS_2.get(_family.name, []))
+                                  + MORE_WORDINGS_2.get(_family.name, [])
+                                  + MORE_WORDINGS_3.get(_family.name, []))
 FAMILY_NAMES = [f.name for f in FAMILIES]
 
 
@@ -640,7 +706,14 @@ def _two_files(rng: random.Random, split: str) -> dict:
 # Two-task goals: the combinations only the held-out split uses.
 _HELD_OUT_PAIRS = {("write_text", "run_command"), ("json_config", "check_contains"),
                    ("script_prints", "append_line")}
-_JOINERS = {"train": [", then ", " and then ", "; after that ", ". Then "],
+_JOINERS = {"train": [", then ", " and then ", "; after that ", ". Then ", "; then ", " then ",
+                      ", and afterwards ", ". After that, ", ", after which ", ". Next, ", ", next ",
+                      " and next ", "; next, ", ", and after that ", ". Afterwards, ", ". When done, ",
+                      ", and when finished, ", ", subsequently ", ". Second, ", "; second, ",
+                      ", and also ", ". Also ", ", plus ", " as well as ", "; and ", " and ", ". ",
+                      "; ", ", and then ", ", later ", ". Finally, ", ", and finally ", " - then ",
+                      ", and as a second step ", ". As a next step, ", 
+                      ", and when it is complete, "],
             "held_out": [", and once that is done, ", ", followed by: "]}
 # Families whose files come with the goal cannot be the second of a pair
 # whose first writes the same name; keep pairs to these simple ones.
@@ -734,7 +807,8 @@ def _word(rng: random.Random, phrasing: str, roles: dict, split: str, noise: flo
         return rng.choice(train + held if split == "held_out" else train)
 
     text = re.sub(r"\[(\w+)\]", synonym, phrasing)
-    text = _noisy(rng, text, noise) if split == "train" else text
+    if split == "train":
+        text = _noisy(rng, _wordnet_swap(rng, text, WORDNET_RATE * noise), noise)
     pool = 0 if split == "train" else 1
     before = rng.choice(FILLERS["prefix"][pool] + FILLERS["prefix"][0]) if prefix else ""
     after = rng.choice(FILLERS["suffix"][pool] + FILLERS["suffix"][0]) if suffix else ""
@@ -757,6 +831,50 @@ def _quoted(rng: random.Random, role: str, value: str) -> str:
     if role in ("file", "src", "dst"):
         return rng.choice(["{}", "{}", "{}", '"{}"']).format(value)
     return value
+
+
+# Words never swapped for a WordNet synonym: the small words, and the domain
+# words a plan depends on (python or shell, JSON, a count of attempts or lines).
+STOP_WORDS = frozenset("""a an the and or but if of to in into on at by for with from as is are be
+    it its it's this that these those there then than so not no do does did i we you me my your
+    our can could would should must will shall may might let's let up out off all both each
+    one two once when while after before until unless whether which what who how just also
+    python json shell bash sh times attempts attempt tries try lines line exit code zero
+    new file""".split())
+WORDNET_RATE = 0.15  # the chance that a training goal's word is swapped for a synonym
+_WORDNET_TABLE = Path(__file__).with_name("data") / "wordnet_synonyms.json"
+
+
+def _wordnet() -> dict[str, list[str]]:
+    """runtime/data/wordnet_synonyms.json (runtime/wordnet_table.py), without
+    any synonym that is a literal of either split (a goal's literals stay
+    the only place those words occur)."""
+    global _WORDNET_CACHE
+    if _WORDNET_CACHE is None:
+        import json
+        literals = {w.lower() for pool in (_STEMS, _IDENTS, _KEYS) for split in SPLITS
+                    for w in pool[split]}
+        table = json.loads(_WORDNET_TABLE.read_text())
+        _WORDNET_CACHE = {word: kept for word, synonyms in table.items()
+                          if (kept := [x for x in synonyms if not set(x.split()) & literals])}
+    return _WORDNET_CACHE
+
+
+_WORDNET_CACHE: dict[str, list[str]] | None = None
+
+
+def _wordnet_swap(rng: random.Random, text: str, rate: float) -> str:
+    """Training-only: some words (never a {role} or a stop word) become one of
+    their WordNet synonyms, so the model meets a broad vocabulary."""
+    table = _wordnet()
+
+    def swap(m: re.Match) -> str:
+        word = m.group()
+        synonyms = table.get(word.lower())
+        if not synonyms or word.lower() in STOP_WORDS or rng.random() >= rate:
+            return word
+        return rng.choice(synonyms)
+    return re.sub(r"(?<![{\w'])[A-Za-z]+(?![\w}'])", swap, text)
 
 
 def _noisy(rng: random.Random, text: str, amount: float) -> str:
@@ -841,6 +959,9 @@ def training_text(goal: Goal) -> str:
     return goal.prompt + "\n" + goal.plan
 
 
+TRAIN_PAIR_FRACTION = 0.25  # two-task goals in training (the held-out set keeps its 0.15)
+
+
 def write_corpus(out: str | Path, pairs: int = 40_000, seed: int = 0,
                  repair_fraction: float = 0.05) -> Path:
     """The training corpus: ``pairs`` examples, each ending in ``<|eos|>``."""
@@ -848,7 +969,7 @@ def write_corpus(out: str | Path, pairs: int = 40_000, seed: int = 0,
     out.parent.mkdir(parents=True, exist_ok=True)
     rng = random.Random(f"repairs-{seed}")
     chunks = []
-    for goal in goals("train", pairs, seed):
+    for goal in goals("train", pairs, seed, pair_fraction=TRAIN_PAIR_FRACTION):
         chunks.append(training_text(goal))
         if rng.random() < repair_fraction:
             repaired = repair_example(rng, goal)
@@ -859,7 +980,7 @@ def write_corpus(out: str | Path, pairs: int = 40_000, seed: int = 0,
     return out
 
 
-def corpus_files(out_dir: str | Path, pairs: int = 40_000, seed: int = 0) -> list[Path]:
+def corpus_files(out_dir: str | Path, pairs: int = 60_000, seed: int = 0) -> list[Path]:
     """``corpus: generate:runtime.planner_corpus:corpus_files`` in a training
     config (model/data.py calls it with the run's corpus folder)."""
     return [write_corpus(Path(out_dir) / "planner_corpus.txt", pairs, seed)]
