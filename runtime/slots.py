@@ -57,11 +57,12 @@ COMMANDS = frozenset("""ls pwd date python python3 echo uname whoami env df du i
 # Literal spans, most specific first; each match becomes one slot.
 _SPANS = re.compile(
     r"`(?P<tick>[^`\n]+)`"                                    # `a command`
-    r'|"(?P<dq>[^"\n]*)"'                                     # "double quoted"
-    r"|(?<![\w'])'(?P<sq>[^'\n]+)'(?![\w])"                   # 'single quoted'
+    r'|"(?P<dq>(?:[^"\\\n]|\\.)*)"'                           # "double quoted", \" inside
+    r"|(?<![\w'])'(?P<sq>(?:[^'\\\n]|\\.)+)'(?![\w])"            # 'single quoted', \' inside
     r"|“(?P<curly>[^”\n]*)”"                                  # “curly quoted”
     rf"|(?<![\w/.-])(?P<file>{_FILE})(?![\w/-]|\.\w)"          # a bare file path
-    r"|(?<![\w.])(?P<ident>[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+|[A-Za-z_]\w*(?=\(\)))(?:\(\))?"
+    r"|(?<![\w.])(?P<ident>[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+|[A-Za-z_]\w*(?=\(\))"
+    r"|[a-z]{2,}(?:[A-Z][a-z0-9]+)+(?![\w]))(?:\(\))?"          # snake_case, name(), camelCase
     r"|(?<![\w.])(?P<num>-?\d+(?:\.\d+)?)(?!\w|\.\d)"        # a number
     r"|(?<![\w.])(?P<word>[A-Za-z_]\w*)"                      # a word (an identifier by cue)
 )
@@ -112,6 +113,7 @@ def _classify(match: re.Match, goal: str) -> tuple[str | None, str]:
         return "C", match["tick"]
     quoted = next((match[g] for g in ("dq", "sq", "curly") if match[g] is not None), None)
     if quoted is not None:
+        quoted = _unescaped(quoted)
         if FILE_RE.match(quoted):
             return "F", quoted
         if quoted.split(" ", 1)[0] in COMMANDS or (" -" in quoted and _COMMAND_CUE.search(before)):
@@ -134,6 +136,12 @@ def _classify(match: re.Match, goal: str) -> tuple[str | None, str]:
             _CODE_CUE.search(before) or _SETTING_AFTER.match(goal[match.end():])):
         return "I", word
     return None, ""
+
+
+def _unescaped(quoted: str) -> str:
+    """A quoted literal as the user meant it: ``\\"`` is a quote, ``\\\\`` a
+    backslash; any other backslash stays as written (a Windows path)."""
+    return re.sub(r"\\([\"'\\])", r"\1", quoted)
 
 
 # Words a cue such as "function" is often followed by that are not its name.

@@ -33,6 +33,15 @@ from runtime.slots import SlotError, fill, slot
     ("copy a.txt to b.txt and a.txt again", "copy «F0» to «F1» and «F0» again",
      {"«F0»": "a.txt", "«F1»": "b.txt"}),
     ("tidy   the\n  desk", "tidy the desk", {}),
+    # an escaped quote inside a quoted literal is part of it, written unescaped
+    (r'write "say \"hi\" now" to a.txt', "write «T0» to «F0»",
+     {"«T0»": 'say "hi" now', "«F0»": "a.txt"}),
+    (r"print 'it\'s ok' in b.txt", "print «T0» in «F0»", {"«T0»": "it's ok", "«F0»": "b.txt"}),
+    (r'save "C:\temp\x" to c.txt', "save «T0» to «F0»", {"«T0»": r"C:\temp\x", "«F0»": "c.txt"}),
+    # a camelCase name is an identifier without a cue; a brand name is not
+    ("make addNumbers in calc.py return the sum", "make «I0» in «F0» return the sum",
+     {"«I0»": "addNumbers", "«F0»": "calc.py", "«M0»": "calc"}),
+    ("it runs on macOS and iPhone", "it runs on macOS and iPhone", {}),
 ])
 def test_literals_become_typed_markers(goal, text, values):
     slotted = slot(goal)
