@@ -271,7 +271,7 @@ def write_corpus(out: Path, count: int, seed: int = 0) -> Path:
     return out
 
 
-def corpus_files(out_dir: str | Path, count: int = 3000, seed: int = 0) -> list[Path]:
+def corpus_files(out_dir: str | Path, count: int = 5000, seed: int = 0) -> list[Path]:
     """``corpus: generate:runtime.agent_corpus:corpus_files`` in a training
     config (model/data.py calls it with the run's corpus folder)."""
     out = Path(out_dir) / f"agent_corpus-{count}-{seed}.txt"   # deterministic: a resumed run reuses it

@@ -83,9 +83,14 @@ def transcript(goal: str, steps: list[dict]) -> str:
 def compact_prompt(goal: str, tool_names, steps: list[dict]) -> str:
     """The short form our own TissLM is trained on (runtime/agent_corpus.py):
     no instructions, the steps, then the tools and the goal last, so that a
-    small context that loses the beginning still holds them."""
+    small context that loses the beginning still holds them, and a last line
+    naming the tools called so far: where the loop stands is said right
+    where the model starts writing (a small model trained without it
+    answered unfamiliar goals at once, as if the work were done)."""
     done = transcript("", steps).split("\n", 1)[1] + "\n" if steps else ""
-    return f"{done}Tools: {', '.join(tool_names)}\nGoal: {goal}"
+    called = ", ".join(s["tool"] + (" (failed)" if s.get("error") else "") if s.get("tool") else "(unreadable)"
+                       for s in steps) or "nothing yet"
+    return f"{done}Tools: {', '.join(tool_names)}\nGoal: {goal}\nDone: {called}"
 
 
 def parse_action(text: str, tools) -> tuple[str, str, dict]:
@@ -173,9 +178,13 @@ def _compiled(grammar: str):
     return llguidance.grammar_from("lark", grammar)
 
 
-# Near the end of the token budget, tokens made only of these bytes (closing a
-# string, the object, the thought's line) are preferred, so the answer ends
-# whole instead of being cut (a string's length is not bounded by the grammar).
+# Near the end of the token budget the answer is steered to its end: the
+# first of these tokens the grammar allows is the only one allowed (close the
+# string and the object, the string, the object, the thought's line), else
+# any token made only of closing bytes. A string's length is not bounded by
+# the grammar, and a model may keep writing "} } }" inside one: only an
+# order of closers ends it for sure.
+CLOSERS = (b'"}', b'"', b'}', b'\n')
 CLOSING_BYTES = frozenset(b'"}\n, :')
 CLOSING_MARGIN = 32   # tokens before the budget's end
 
@@ -199,14 +208,21 @@ class ActionConstraint:
         self.bits = np.zeros((self.vocabulary.lltokenizer.vocab_size + 31) // 32, dtype=np.int32)
         self.remaining = max_tokens
         self.closing = np.asarray([bool(t) and CLOSING_BYTES.issuperset(t) for t in self.vocabulary.token_bytes])
+        self.closers = [np.asarray([t == closer for t in self.vocabulary.token_bytes]) for closer in CLOSERS]
 
     def allowed(self, token_ids):
         import numpy as np
         self.matcher.unsafe_compute_mask_ptr(self.bits.ctypes.data, self.bits.nbytes)
         mask = np.unpackbits(self.bits.view(np.uint8), bitorder="little")[:self.vocabulary.size].astype(bool)
-        if self.remaining is not None and self.remaining <= CLOSING_MARGIN and (mask & self.closing).any():
-            mask &= self.closing
+        if self.remaining is not None and self.remaining <= CLOSING_MARGIN:
+            mask = self._steered(mask)
         return mask[np.asarray(token_ids)]
+
+    def _steered(self, mask):
+        for closer in self.closers:
+            if (mask & closer).any():
+                return mask & closer
+        return mask & self.closing if (mask & self.closing).any() else mask
 
     def advance(self, token_id: int) -> None:
         self.matcher.consume_token(int(token_id))

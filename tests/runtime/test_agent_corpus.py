@@ -52,7 +52,8 @@ def test_the_corpus_is_what_the_loop_sends_our_model(tmp_path):
     assert chunks[-1] == "" and len(chunks) > 12
     for chunk in chunks[:-1]:
         prompt, _, answer = chunk.rpartition("\nThought: ")
-        assert re.search(r"Tools: [a-z_, ]+\nGoal: .+$", prompt), prompt
+        assert re.search(r"Tools: [a-z_, ]+\nGoal: .+\nDone: [a-z_, ]+$", prompt), prompt
+        assert prompt.endswith("Done: nothing yet") == ("Observation: " not in prompt)
         thought, tool, arguments = parse_action("Thought: " + answer, [*TOOLS, "final_answer"])
         assert thought and isinstance(arguments, dict)
         goal = prompt.rpartition("\nGoal: ")[2]

@@ -52,7 +52,8 @@ def test_the_model_sees_markers_and_the_tools_get_the_literals(tmp_path):
     assert outcome.status == "succeeded", outcome.error
     assert (tmp_path / "docs/shop.txt").read_text() == "buy milk"
     assert outcome.variables["answer"] == "created docs/shop.txt"
-    assert model.prompts[0].endswith("Goal: Create «F0» containing «T0».")
+    assert model.prompts[0].endswith("Goal: Create «F0» containing «T0».\nDone: nothing yet")
+    assert model.prompts[1].endswith("\nDone: write_file")      # where the loop stands, last
     assert "buy milk" not in "".join(model.prompts)          # no literal reaches the model
     action = events(outcome, "agent_action")[0]
     assert action["input"] == {"path": "docs/shop.txt", "content": "buy milk"}    # what the tool got
