@@ -3,20 +3,26 @@
 ``tiss serve`` (model/server.py) hands every request to one ``BatchEngine``.
 Its thread runs a loop:
 
-1. admit waiting requests while a slot is free: each prompt gets one forward
-   pass of its own (the *prefill*), whose keys/values are copied into a free
-   slot of the ``SlotCache``, and its first token is picked;
+1. admit waiting requests while a slot is free: the prompts waiting together
+   go through the model in one forward pass (the *prefill*, left-padded to the
+   longest, pads masked out), their keys/values are copied into free rows of
+   the ``SlotCache``, and each picks its first token;
 2. one *decode step* feeds the last token of every active request through the
    model at once: one batched forward pass over the cache;
-3. each request picks its next token (``model.generate.pick_token``, with its
-   own seeded generator) and leaves as soon as it is finished, freeing its slot
-   for a waiting request before the next step.
+3. every row picks its next token in one call (``model.generate.pick_tokens``:
+   array operations over all rows, each row with its own settings and seeded
+   generator), and a request leaves as soon as it is finished, freeing its
+   slot for a waiting request before the next step.
 
 Requests join and leave between steps, so a short request never waits for a
-long one. A request's tokens do not depend on the others: its prompt is
-prefilled alone, its row attends only to its own slots, positions count its
-own tokens, and its generator is its own. ``max_batch=1`` is one request at a
-time (what bench/serve.py compares against).
+long one. A request's tokens do not depend on the others: pads are masked out
+of its prefill, its row attends only to its own slots, positions count its
+own tokens, sampling is row-wise and its generator is its own. ``max_batch=1``
+is one request at a time (what bench/serve.py compares against).
+
+Text is decoded per token only when someone needs it: a streamed request
+(its deltas) or one with stop strings. A request that is not streamed gets
+its text once, in its Result.
 
 The queue in front of the slots is bounded: ``submit`` raises ``QueueFull``
 when it is full, and the server answers 429.
@@ -31,7 +37,7 @@ from typing import Callable
 
 import numpy as np
 
-from model.generate import GenerationError, SamplingParams, pick_token
+from model.generate import GenerationError, SamplingParams, pick_tokens
 from model.loss import log_softmax
 from model.threads import one_blas_thread
 
@@ -65,12 +71,13 @@ class SlotCache:
         self.v = np.zeros(shape, dtype=dtype)
         self.used = np.zeros(slots, dtype=np.int64)
 
-    def load(self, row: int, prefilled) -> None:
-        """Copy a one-row KVCache (a prompt's prefill) into ``row``."""
-        n = prefilled.length
-        self.k[:, row, :, :n] = prefilled.k[:, 0, :, :n]
-        self.v[:, row, :, :n] = prefilled.v[:, 0, :, :n]
-        self.used[row] = n
+    def load(self, row: int, prefilled, source: int, tokens: int) -> None:
+        """Copy the last ``tokens`` slots of row ``source`` of a (left-padded)
+        KVCache, a prompt's prefill, into ``row``."""
+        start = prefilled.length - tokens
+        self.k[:, row, :, :tokens] = prefilled.k[:, source, :, start:prefilled.length]
+        self.v[:, row, :, :tokens] = prefilled.v[:, source, :, start:prefilled.length]
+        self.used[row] = tokens
 
     def move(self, src: int, dst: int) -> None:
         """Row ``src``'s tokens into row ``dst`` (which is being freed)."""
@@ -89,6 +96,7 @@ class _DecodeStep:
 
     def __init__(self, cache: SlotCache, rows: int) -> None:
         self.cache, self.rows = cache, rows
+        self.row_index = np.arange(rows)
         self.used = cache.used[:rows]
         self.end = int(self.used.max()) + 1 if rows else 1
 
@@ -98,9 +106,8 @@ class _DecodeStep:
         return self.used[:, None].copy()  # a row's next position = its tokens so far
 
     def store(self, layer: int, k_new: np.ndarray, v_new: np.ndarray):
-        rows = np.arange(self.rows)
-        self.cache.k[layer, rows, :, self.used] = k_new[:, :, 0]
-        self.cache.v[layer, rows, :, self.used] = v_new[:, :, 0]
+        self.cache.k[layer, self.row_index, :, self.used] = k_new[:, :, 0]
+        self.cache.v[layer, self.row_index, :, self.used] = v_new[:, :, 0]
         return (self.cache.k[layer, :self.rows, :, :self.end],
                 self.cache.v[layer, :self.rows, :, :self.end])
 
@@ -120,8 +127,8 @@ class Request:
     """One generation: what to do, and where its output goes.
 
     ``on_event(kind, payload)`` is called from the engine's thread:
-    ``("delta", text)`` as text becomes final, then exactly one of
-    ``("done", Result)`` or ``("error", message)``.
+    ``("delta", text)`` as text becomes final (only when ``stream``), then
+    exactly one of ``("done", Result)`` or ``("error", message)``.
     """
 
     prompt_ids: list[int]
@@ -129,6 +136,7 @@ class Request:
     on_event: Callable[[str, object], None]
     ignore_eos: bool = False
     logprobs: bool = False          # record each new token's log-probability
+    stream: bool = True             # send deltas; False: the text comes in the Result only
     cancelled: bool = False         # set by the server when the client went away
 
 
@@ -172,7 +180,7 @@ class _Active:
         cut = self.stop_at(text)
         if cut >= 0:
             text, reason = text[:cut], "stop"
-        if len(text) > self.sent:
+        if self.request.stream and len(text) > self.sent:
             self.request.on_event("delta", text[self.sent:])
         self.request.on_event("done", Result(text, self.new_ids, reason,
                                              len(self.request.prompt_ids), self.logprobs))
@@ -196,6 +204,7 @@ class BatchEngine:
         self.lock = threading.Condition()
         self.closed = False
         self.steps = 0                  # decode steps so far (tests and the bench read it)
+        self.prompt_passes = 0          # prefill forward passes so far (each over 1+ prompts)
         self.thread = threading.Thread(target=self._loop, name="tisslm-batch", daemon=True)
         self.thread.start()
 
@@ -265,12 +274,23 @@ class BatchEngine:
                     return False
                 if not self.waiting or len(self.active) >= self.max_batch:
                     return True
-                item = self.waiting.popleft()
+                job = self.waiting.popleft() if not isinstance(self.waiting[0], Request) else None
+                arrived = self._take_waiting(self.max_batch - len(self.active)) if job is None else []
+            if job is None:
+                self._prefill([r for r in arrived if not r.cancelled])
+                continue
             try:
-                self._prefill(item) if isinstance(item, Request) else item()
-            except Exception as exc:  # a bug must not stop the engine for everyone
-                if isinstance(item, Request):
-                    self._drop(item, f"{type(exc).__name__}: {exc}")
+                job()
+            except Exception:  # a job reports its own errors; it must not stop the engine
+                pass
+
+    def _take_waiting(self, free: int) -> list[Request]:
+        """The waiting requests at the head of the line, up to ``free`` (the
+        caller holds the lock); a job stops the run, to keep the order."""
+        taken = []
+        while self.waiting and len(taken) < free and isinstance(self.waiting[0], Request):
+            taken.append(self.waiting.popleft())
+        return taken
 
     def _drop(self, request: Request, message: str) -> None:
         """End ``request`` with an error, freeing its slot if it has one."""
@@ -280,43 +300,87 @@ class BatchEngine:
                 break
         request.on_event("error", message)
 
-    def _prefill(self, request: Request) -> None:
-        if request.cancelled:
+    def _prefill(self, requests: list[Request]) -> None:
+        """Run the prompts of ``requests`` through the model together, then
+        seat them. A pass that fails (a bad prompt) is retried one prompt at
+        a time, so only the request at fault is told."""
+        if not requests:
             return
-        row = _Active(request, self.tokenizer)
-        cache = self.model.new_cache(1, len(request.prompt_ids))
-        logits = self.model.forward_cached(np.asarray([request.prompt_ids]), cache)[0, -1]
-        if request.params.max_new_tokens == 0:
-            row.finish("length")
+        try:
+            cache, logits = self._prompt_pass([r.prompt_ids for r in requests])
+        except Exception as exc:
+            if len(requests) == 1:
+                return self._drop(requests[0], f"{type(exc).__name__}: {exc}")
+            for request in requests:
+                self._prefill([request])
             return
-        self.cache.load(len(self.active), cache)
-        with self.lock:
-            self.active.append(row)
-        self._take(len(self.active) - 1, logits)
+        try:
+            self._seat(requests, cache, logits)
+        except Exception as exc:  # a bug must not stop the engine for everyone
+            for request in requests:
+                self._drop(request, f"{type(exc).__name__}: {exc}")
+
+    def _seat(self, requests: list[Request], cache, logits: np.ndarray) -> None:
+        """Copy each prefilled prompt's keys/values into a free row of the
+        slot cache and pick its first token."""
+        first = len(self.active)
+        for source, request in enumerate(requests):
+            row = _Active(request, self.tokenizer)
+            if request.params.max_new_tokens == 0:
+                row.finish("length")
+                continue
+            self.cache.load(len(self.active), cache, source, len(request.prompt_ids))
+            with self.lock:
+                self.active.append(row)
+        kept = [i for i, r in enumerate(requests) if r.params.max_new_tokens > 0]
+        self._take_all(range(first, len(self.active)), logits[kept])
+
+    def _prompt_pass(self, prompts: list[list[int]]):
+        """One forward pass over left-padded prompts: (its KVCache, (B, V) last logits)."""
+        longest = max(len(p) for p in prompts)
+        ids = np.zeros((len(prompts), longest), dtype=np.int64)
+        real = np.zeros((len(prompts), longest), dtype=bool)
+        for i, prompt in enumerate(prompts):
+            ids[i, longest - len(prompt):] = prompt
+            real[i, longest - len(prompt):] = True
+        cache = self.model.new_cache(len(prompts), longest)
+        logits = self.model.forward_cached(ids, cache, pad_mask=real)[:, -1]
+        self.prompt_passes += 1
+        return cache, logits
 
     def _step(self) -> None:
         rows = len(self.active)
         last = np.asarray([[row.new_ids[-1]] for row in self.active], dtype=np.int64)
         logits = self.model.forward_cached(last, self.cache.step(rows))[:, -1]
         self.steps += 1
-        for i in reversed(range(rows)):  # reversed: a row that leaves moves the last one
-            self._take(i, logits[i])
+        self._take_all(range(rows), logits)
 
-    def _take(self, i: int, logits: np.ndarray) -> None:
-        """Row ``i`` picks its next token from its logits, then goes on or leaves."""
+    def _take_all(self, rows: range, logits: np.ndarray) -> None:
+        """Active rows ``rows`` (the last ones) pick their next tokens from
+        their logits (one row each, in order), then go on or leave."""
+        if not rows:
+            return
+        active = [self.active[i] for i in rows]
+        histories = [r.request.prompt_ids + r.new_ids if r.request.params.repetition_penalty != 1.0
+                     else [] for r in active]
+        tokens = pick_tokens(logits, histories, [r.request.params for r in active],
+                             [r.rng for r in active])
+        for i in reversed(rows):  # reversed: a row that leaves moves the last one in
+            self._take(i, int(tokens[i - rows.start]), logits[i - rows.start])
+
+    def _take(self, i: int, token: int, logits: np.ndarray) -> None:
+        """Row ``i`` takes its next token (picked from ``logits``), then goes on or leaves."""
         row = self.active[i]
         request, params = row.request, row.request.params
         if request.cancelled:
             return self._leave(i)
-        history = request.prompt_ids + row.new_ids if params.repetition_penalty != 1.0 else []
-        token = pick_token(logits, history, params, row.rng)
         if token == self.eos_id and not request.ignore_eos:
             row.finish("stop")
             return self._leave(i)
         row.new_ids.append(token)
         if request.logprobs:
             row.logprobs.append(float(log_softmax(logits.astype(np.float64)[None])[0, token]))
-        text = row.text()
+        text = row.text() if params.stop or request.stream else None
         if params.stop and row.stop_at(text) >= 0:
             row.finish("stop")
             return self._leave(i)
@@ -324,7 +388,8 @@ class BatchEngine:
                 len(request.prompt_ids) + len(row.new_ids) >= self.model.cfg.context_length:
             row.finish("length")
             return self._leave(i)
-        row.stream(text)
+        if request.stream:
+            row.stream(text)
 
     def _leave(self, i: int) -> None:
         """Free row ``i``'s slot: the last active row moves into it."""

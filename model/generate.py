@@ -66,28 +66,79 @@ class Completion:
 def pick_token(logits: np.ndarray, history: list[int], params: SamplingParams,
                rng: np.random.Generator) -> int:
     """The next token for one row, from its (V,) logits and the tokens it has so far."""
-    logits = logits.astype(np.float64)  # a private copy, and stable maths for the softmax
-    if params.repetition_penalty != 1.0 and history:
-        # CTRL's penalty: push seen tokens towards "less likely" whatever their sign.
-        seen = np.unique(history)
-        logits[seen] = np.where(logits[seen] > 0, logits[seen] / params.repetition_penalty,
-                                logits[seen] * params.repetition_penalty)
-    if params.temperature == 0:
-        return int(np.argmax(logits))
-    logits /= params.temperature
-    if params.top_k is not None and params.top_k < len(logits):
-        kth = np.partition(logits, -params.top_k)[-params.top_k]
-        logits[logits < kth] = -np.inf
-    probs = np.exp(logits - logits.max())
-    probs /= probs.sum()
-    if params.top_p is not None and params.top_p < 1:
-        order = np.argsort(-probs, kind="stable")
-        before = np.cumsum(probs[order]) - probs[order]  # mass of the more likely tokens
-        probs[order[before >= params.top_p]] = 0.0       # always keeps the most likely one
-        probs /= probs.sum()
+    return int(pick_tokens(logits[None], [history], [params], [rng])[0])
+
+
+def pick_tokens(logits: np.ndarray, histories: list[list[int]], params: list[SamplingParams],
+                rngs: list[np.random.Generator]) -> np.ndarray:
+    """The next token of each row, from (R, V) logits: row ``r`` with its own
+    history, settings and generator, exactly as if it were picked alone.
+
+    The work is done on all rows at once (one array operation per stage, not
+    one per row), which is what makes sampling cheap in a decode batch; every
+    operation is row-wise, so a row's token does not depend on the others.
+    """
+    logits = np.array(logits, dtype=np.float64)  # a private copy, and stable maths for the softmax
+    for row, (settings, history) in enumerate(zip(params, histories)):
+        if settings.repetition_penalty != 1.0 and history:
+            _penalise(logits[row], history, settings.repetition_penalty)
+    tokens = np.empty(len(logits), dtype=np.int64)
+    greedy = np.array([settings.temperature == 0 for settings in params], dtype=bool)
+    if greedy.any():
+        tokens[greedy] = np.argmax(logits[greedy], axis=1)
+    sampled = np.flatnonzero(~greedy)
+    if sampled.size:
+        tokens[sampled] = _sample(logits[sampled], [params[i] for i in sampled],
+                                  [rngs[i] for i in sampled])
+    return tokens
+
+
+def _penalise(logits: np.ndarray, history: list[int], penalty: float) -> None:
+    """CTRL's repetition penalty, in place: push tokens already seen towards
+    "less likely" whatever their sign."""
+    seen = np.unique(history)
+    logits[seen] = np.where(logits[seen] > 0, logits[seen] / penalty, logits[seen] * penalty)
+
+
+def _sample(logits: np.ndarray, params: list[SamplingParams],
+            rngs: list[np.random.Generator]) -> np.ndarray:
+    """Temperature, top-k, top-p, then one draw per row from its generator;
+    ``logits`` (R, V) is a private float64 array, changed in place."""
+    vocab = logits.shape[1]
+    temperature = np.array([settings.temperature for settings in params])
+    if (temperature != 1.0).any():  # x / 1.0 is x: skipping it changes no bit
+        logits /= temperature[:, None]
+    top_k = [s.top_k if s.top_k is not None and s.top_k < vocab else 0 for s in params]
+    for k in set(top_k) - {0}:  # rows sharing a k are cut in one partition
+        rows = np.flatnonzero(np.array(top_k) == k)
+        block = logits[rows]
+        kth = np.partition(block, -k, axis=1)[:, -k, None]  # each row's k-th largest
+        block[block < kth] = -np.inf
+        logits[rows] = block
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits, out=logits)  # in place: 16 rows of a big vocabulary are a lot of bytes
+    probs /= probs.sum(axis=1, keepdims=True)
+    top_p = np.array([s.top_p if s.top_p is not None and s.top_p < 1 else np.inf for s in params])
+    nucleus = np.flatnonzero(top_p < np.inf)
+    if nucleus.size:
+        probs[nucleus] = _nucleus(probs[nucleus], top_p[nucleus])
     # Inverse-CDF sampling: one uniform draw per token keeps rows reproducible.
-    index = int(np.searchsorted(np.cumsum(probs), rng.random() * probs.sum(), side="right"))
-    return min(index, len(probs) - 1)
+    totals = probs.sum(axis=1)
+    cdf = np.cumsum(probs, axis=1)
+    index = [np.searchsorted(row_cdf, rng.random() * total, side="right")
+             for row_cdf, rng, total in zip(cdf, rngs, totals)]
+    return np.minimum(index, vocab - 1)
+
+
+def _nucleus(probs: np.ndarray, top_p: np.ndarray) -> np.ndarray:
+    """Each row cut to the smallest set of its most likely tokens whose
+    probability reaches its p (the most likely one is always kept), renormalised."""
+    order = np.argsort(-probs, axis=1, kind="stable")
+    ranked = np.take_along_axis(probs, order, axis=1)
+    before = np.cumsum(ranked, axis=1) - ranked      # mass of the more likely tokens
+    np.put_along_axis(probs, order, np.where(before >= top_p[:, None], 0.0, ranked), axis=1)
+    probs /= probs.sum(axis=1, keepdims=True)
+    return probs
 
 
 # --- the loop ---------------------------------------------------------------

@@ -222,7 +222,8 @@ class Service:
     def start(self, job: Job, index: int, emit) -> Request:
         """Queue prompt ``index`` of ``job``; its events go to ``emit(index, kind, payload)``."""
         request = Request(job.prompts[index], job.params, lambda kind, payload: emit(index, kind, payload),
-                          ignore_eos=job.ignore_eos, logprobs=job.logprobs is not None)
+                          ignore_eos=job.ignore_eos, logprobs=job.logprobs is not None,
+                          stream=job.stream)
         self.engine.submit(request)
         return request
 

@@ -169,3 +169,75 @@ def test_a_request_that_fails_is_told_and_the_engine_goes_on(model):
             alone(model, PROMPTS[0], max_new_tokens=3, **GREEDY)[0]
     finally:
         engine.close()
+
+
+def hold(engine):
+    """Keep the engine busy with a job (run between steps) until the returned
+    event is set: whatever is submitted meanwhile waits together."""
+    gate, busy = threading.Event(), threading.Event()
+    engine.submit(lambda: (busy.set(), gate.wait(60)))
+    assert busy.wait(60)
+    return gate
+
+
+@pytest.mark.parametrize("sampling", [GREEDY, SAMPLED], ids=["greedy", "seeded-sampling"])
+def test_prompts_that_wait_together_are_prefilled_in_one_pass_with_their_lone_tokens(model, sampling):
+    engine = engine_for(model, max_batch=8)
+    try:
+        gate = hold(engine)
+        jobs = [(prompt, dict(sampling, max_new_tokens=12, seed=i)) for i, prompt in enumerate(PROMPTS)]
+        outs = [submit(engine, prompt, **params) for prompt, params in jobs]  # 4 lengths: padded
+        gate.set()
+        results = [out.wait() for out in outs]
+    finally:
+        engine.close()
+    assert engine.prompt_passes == 1
+    for (prompt, params), result in zip(jobs, results):
+        assert result.token_ids == alone(model, prompt, **params)[0]
+
+
+def test_a_bad_prompt_in_a_shared_prefill_fails_alone(model):
+    engine = engine_for(model, max_batch=4)
+    try:
+        gate = hold(engine)
+        good = submit(engine, PROMPTS[3], max_new_tokens=6, **GREEDY)
+        bad = submit(engine, [1, 999], max_new_tokens=3, **GREEDY)  # 999: not in the vocabulary
+        also_good = submit(engine, PROMPTS[0], max_new_tokens=6, **GREEDY)
+        gate.set()
+        assert bad.finished.wait(60) and "outside the vocabulary" in bad.error
+        assert good.wait().token_ids == alone(model, PROMPTS[3], max_new_tokens=6, **GREEDY)[0]
+        assert also_good.wait().token_ids == alone(model, PROMPTS[0], max_new_tokens=6, **GREEDY)[0]
+    finally:
+        engine.close()
+
+
+def test_a_request_that_is_not_streamed_gets_no_deltas_and_all_its_text(model):
+    engine = engine_for(model)
+    try:
+        out = Collected()
+        engine.submit(Request(list(PROMPTS[1]), SamplingParams(max_new_tokens=20, **SAMPLED), out,
+                              stream=False))
+        result = out.wait()
+    finally:
+        engine.close()
+    ids = alone(model, PROMPTS[1], max_new_tokens=20, **SAMPLED)[0]
+    assert out.deltas == []
+    assert result.token_ids == ids and result.text == ByteTokenizer().decode(ids)
+
+
+def test_rows_sampled_together_get_the_tokens_they_get_alone():
+    import numpy as np
+
+    from model.generate import pick_token, pick_tokens
+
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((6, 300)).astype(np.float32) * 3
+    settings = [SamplingParams(temperature=0.0), SamplingParams(temperature=0.7, top_k=5),
+                SamplingParams(top_p=0.6), SamplingParams(temperature=1.3, top_k=40, top_p=0.9),
+                SamplingParams(repetition_penalty=1.5, top_k=5), SamplingParams(top_k=5, seed=1)]
+    histories = [[1, 2], [], [7, 7, 8], [], list(range(0, 300, 3)), []]
+    together = [np.random.default_rng(100 + i) for i in range(6)]
+    apart = [np.random.default_rng(100 + i) for i in range(6)]
+    for _ in range(20):  # the generators move on: 20 draws each
+        rows = pick_tokens(logits, histories, settings, together)
+        assert list(rows) == [pick_token(logits[i], histories[i], settings[i], apart[i]) for i in range(6)]
