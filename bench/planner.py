@@ -81,14 +81,14 @@ def generation_figures(backend, goal: str) -> dict:
             "mask_times": constraint.times}
 
 
-def evaluate(backend, goals, sandbox: str, repairs: int = 2, log=print) -> dict:
+def evaluate(backend, goals, sandbox: str, repairs: int = 2, log=print, cover: bool = True) -> dict:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, goal in enumerate(goals):
             gen = generation_figures(backend, goal.text)
             start = time.perf_counter()
             try:
-                result = plan(goal.text, backend, repair=2)
+                result = plan(goal.text, backend, repair=2, cover=cover)
             except PlannerError as exc:
                 rows.append({"family": goal.family, "goal": goal.text, **gen, "checked": False,
                              "success": False, "success_repair": False, "reason": exc.message,
@@ -103,7 +103,7 @@ def evaluate(backend, goals, sandbox: str, repairs: int = 2, log=print) -> dict:
             while not repaired.success and repaired.run_error and attempt < repairs:
                 attempt += 1
                 try:
-                    again = plan(goal.text, backend, repair=2,
+                    again = plan(goal.text, backend, repair=2, cover=cover,
                                  failure=(result.body, repaired.run_error.splitlines()[:6]))
                 except PlannerError:
                     break
@@ -155,11 +155,13 @@ def main() -> None:
     parser.add_argument("--sandbox", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-cover", action="store_true",
+                        help="let a plan end before it uses every literal of the goal")
     args = parser.parse_args()
     goals = corpus.goals("held_out", 20 if args.quick else args.goals, seed=args.seed)
     backend = TissLMBackend(args.model)
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
-    figures = evaluate(backend, goals, args.sandbox, log=log)
+    figures = evaluate(backend, goals, args.sandbox, log=log, cover=not args.no_cover)
     if args.json:
         print(json.dumps(figures))
         return

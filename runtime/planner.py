@@ -91,7 +91,8 @@ def with_header(goal: str, body: str) -> str:
 
 
 def plan(goal: str, backend, *, repair: int = DEFAULT_REPAIRS, max_tokens: int = MAX_TOKENS,
-         constrain: bool = True, failure: tuple[str, list[str]] | None = None) -> PlanResult:
+         constrain: bool = True, failure: tuple[str, list[str]] | None = None,
+         cover: bool = True) -> PlanResult:
     """A plan for ``goal`` from ``backend`` that parses and checks; raises
     ``PlannerError`` when none did after ``1 + repair`` attempts.
 
@@ -100,7 +101,9 @@ def plan(goal: str, backend, *, repair: int = DEFAULT_REPAIRS, max_tokens: int =
     (runtime/slots.py) and writes the plan's statements with them; the
     literals are filled back in and the TASK line is built from the goal.
     ``failure`` — a plan that ran and failed, with its problems — starts with a
-    repair instead of a fresh plan (``tiss plan --run --repair N``)."""
+    repair instead of a fresh plan (``tiss plan --run --repair N``).
+    ``cover``: a constrained plan may not end before it uses each of the
+    goal's literals (``CoveringConstraint``)."""
     if not goal.strip():
         raise PlannerError("the goal is empty", [], hint='say what the plan should do: tiss plan "GOAL"')
     slotted = _slotted(goal, backend)
@@ -110,7 +113,7 @@ def plan(goal: str, backend, *, repair: int = DEFAULT_REPAIRS, max_tokens: int =
     source = None
     for attempt in range(1, repair + 2):
         prompt = prompt_for(slotted.text, body, problems) if body is not None else prompt_for(slotted.text)
-        body = _generate(backend, prompt, max_tokens, constrained, slotted)
+        body = _generate(backend, prompt, max_tokens, constrained, slotted, cover)
         source = _whole_plan(goal, body, slotted)
         program, diagnostics = check(source)
         errors = [d for d in diagnostics if d.severity == "error"]
@@ -190,7 +193,8 @@ def _can_constrain(backend) -> bool:
         and getattr(tokenizer, "eos_id", None) is not None
 
 
-def _generate(backend, prompt: str, max_tokens: int, constrained: bool, slotted: Slotted) -> str:
+def _generate(backend, prompt: str, max_tokens: int, constrained: bool, slotted: Slotted,
+              cover: bool = True) -> str:
     # a model trained on the planner's prompts needs no instructions; others do
     system = None if getattr(backend, "plans_with_slots", False) else SYSTEM
     if not constrained:
@@ -205,7 +209,38 @@ def _generate(backend, prompt: str, max_tokens: int, constrained: bool, slotted:
     except ConstraintError as exc:
         raise PlannerError(f"the model cannot write a plan here: {exc}", [],
                            hint="shorten the goal, or use a model with a longer context") from None
+    if cover:
+        constraint = CoveringConstraint(constraint, slotted.values)
     return backend.generate(prompt, system=system, max_tokens=room, constraint=constraint)
+
+
+class CoveringConstraint:
+    """The grammar constraint, plus: the plan may not end before it has used
+    every literal the goal names (each marker but the derived «M»), unless
+    the budget is nearly spent. A goal's literals are there to be used, and a
+    small model tends to stop after the first of two tasks; this says nothing
+    about *which* statements use them (the model still writes the plan)."""
+
+    RESERVE = 48  # tokens kept for the grammar's own ending when the budget runs low
+
+    def __init__(self, inner, values: dict[str, str]):
+        self.inner = inner
+        self.required = [m.encode() for m in values if m[1] != "M"]
+
+    def allowed(self, token_ids):
+        return self.inner.allowed(token_ids)
+
+    def advance(self, token_id: int) -> None:
+        self.inner.advance(token_id)
+
+    def covered(self) -> bool:
+        return all(marker in self.inner.text for marker in self.required)
+
+    def done(self) -> bool:
+        if not self.inner.done():
+            return False
+        low = self.inner.remaining is not None and self.inner.remaining < self.RESERVE
+        return low or self.covered()
 
 
 def highlighted(source: str, stream) -> str:

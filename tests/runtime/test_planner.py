@@ -249,3 +249,31 @@ def test_the_readme_and_docs_planner_examples_plan_with_the_shipped_model():
         for marker, literal in slot(goal).values.items():
             if marker in result.body:
                 assert literal in result.source, (goal, result.source)
+
+
+def _fed(constraint, tokenizer, text: str):
+    for token in tokenizer.encode(text):
+        constraint.advance(token)
+    return constraint
+
+
+def test_a_plan_may_not_end_before_it_uses_every_literal_of_the_goal():
+    from model.backend import SHIPPED
+    from model.tokenizer import Tokenizer
+    from runtime.planner import CoveringConstraint
+    from runtime.slots import slot
+    from tisslang.constrain import for_tokenizer
+
+    tokenizer = Tokenizer.load(SHIPPED / "tokenizer.json")
+    slotted = slot('write "hi" to a.py, and then run `ls`')       # «T0» «F0» «C0» and «M0»
+    inner = for_tokenizer(tokenizer, max_tokens=300, markers=tuple(slotted.values))
+    covering = _fed(CoveringConstraint(inner, slotted.values), tokenizer,
+                    'STEP "Write" {\n    WRITE "«F0»" "«T0»"\n}\n')
+    assert inner.done() and not covering.done()          # a whole plan, but «C0» unused
+    _fed(covering, tokenizer, 'STEP "Run" {\n    RUN "«C0»"\n}\n')
+    assert covering.done()                               # the derived «M0» is not required
+    # with the budget nearly spent, the grammar's own ending wins
+    first = 'STEP "Write" {\n    WRITE "«F0»" "«T0»"\n}\n'
+    tight = for_tokenizer(tokenizer, markers=tuple(slotted.values),
+                          max_tokens=len(tokenizer.encode(first)) + CoveringConstraint.RESERVE - 1)
+    assert _fed(CoveringConstraint(tight, slotted.values), tokenizer, first).done()

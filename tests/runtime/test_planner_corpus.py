@@ -62,6 +62,29 @@ def test_held_out_shares_no_wording_literal_or_pair_with_training(train_goals, h
     assert held_pairs and not train_pairs & held_pairs
     train_texts = {g.slotted.text.lower() for g in train_goals}
     assert not train_texts & {g.slotted.text.lower() for g in held_out_goals}
+    train_joiners = {j.strip(" ,.;:").lower() for j in corpus._JOINERS["train"]}
+    assert not train_joiners & {j.strip(" ,.;:").lower() for j in corpus._JOINERS["held_out"]}
+
+
+def test_wordnet_synonyms_reach_training_goals_only_and_never_as_a_literal(monkeypatch):
+    literals = {w.lower() for pool in (corpus._STEMS, corpus._IDENTS, corpus._KEYS)
+                for split in corpus.SPLITS for w in pool[split]}
+    table = corpus._wordnet()
+    assert len(table) > 100 and not {x for xs in table.values() for x in xs} & literals
+    # a sentinel synonym for every word: it shows where the swap reaches
+    monkeypatch.setattr(corpus, "_WORDNET_CACHE", {w: ["zzyzx"] for w in table})
+    train = corpus.goals("train", 200, seed=3)
+    held_out = corpus.goals("held_out", 200, seed=3)
+    assert sum("zzyzx" in g.text for g in train) > 20
+    assert not any("zzyzx" in g.text for g in held_out)
+
+
+def test_the_wordnet_table_comes_from_the_training_wordings_words():
+    from runtime.wordnet_table import _base_forms, training_words
+    words = training_words()
+    assert all(word in words for word in corpus._wordnet())
+    assert not words & corpus.STOP_WORDS
+    assert "fail" in _base_forms("fails") and "copy" in _base_forms("copied")
 
 
 def test_the_corpus_file_is_prompt_plan_and_eos(tmp_path):
