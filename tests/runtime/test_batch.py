@@ -188,7 +188,10 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_resumes(tmp_path):
     try:
         shell = int(wait_for(lambda: (tmp_path / "shellpid").exists() and (tmp_path / "shellpid").read_text().strip(),
                              "the slow job to reach its second RUN"))
-        worker = ancestor(shell, lambda pid: parent(pid) == batch.pid)
+        # the job's worker: the first ancestor of the shell above the host
+        # sandbox's executor (workers are forked by the pool's fork server)
+        worker = ancestor(parent(shell), lambda pid: b"executor.py" not in Path(f"/proc/{pid}/cmdline").read_bytes())
+        assert ancestor(worker, lambda pid: pid == batch.pid)
         os.kill(worker, signal.SIGKILL)
         wait_for(lambda: not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2],
                  "the worker to die")
@@ -202,6 +205,29 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_resumes(tmp_path):
     assert f"worker {worker} died (signal SIGKILL)" in err
     assert (tmp_path / "counter").read_text() == "ran\n"      # the completed RUN did not repeat
     assert events(Path(jobs["slow"]["workspace"])).count("run_resumed") == 1
+
+
+def test_workers_take_the_drivers_environment_of_the_moment(tmp_path, monkeypatch):
+    """Workers are forked by a fork server that may have started for an
+    earlier batch, with the environment of then: each worker takes the
+    driver's current one, as a freshly started process would."""
+    from runtime.batch import BatchFolder, Events, Job, Task
+    from runtime.batch_pool import run_local
+    from runtime.config import CONFIG_ENV
+
+    def run_one(name: str) -> dict:
+        job = Job(id=name, plan='RUN "true"\n')
+        folder = BatchFolder.create(tmp_path / "out", [job])
+        (result,) = run_local([Task(job, folder.job_dir(job), sandbox="host")], 1, Events())
+        return result
+
+    (tmp_path / "good.yaml").write_text("{}\n")
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "good.yaml"))
+    assert run_one("before")["status"] == "succeeded"      # the fork server runs from here on
+    (tmp_path / "bad.yaml").write_text("mcp_servers: 5\n")
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "bad.yaml"))
+    after = run_one("after")
+    assert after["status"] != "succeeded" and "`mcp_servers` must map" in (after["error"] or ""), after
 
 
 def test_ctrl_c_then_resume_finishes_the_batch_without_rerunning_finished_jobs(tmp_path):
