@@ -3,16 +3,21 @@ ASSERT each) on the local pool at 1 worker and at N (the CPUs), and as Ray
 tasks on a local Ray instance with N CPUs; Ray's overhead per job over the
 pool at N.
 
-    python bench/batch.py [--quick] [--json]
+    python bench/batch.py [--quick] [--json] [--repeat K]
 
 Commands run in the host sandbox: what is measured is the batch machinery
 (workers, journals, Ray's scheduling and the tar of each job folder coming
-back), not a sandbox's start. The pool's rates include starting its worker
-processes; Ray's start (``ray.init``) and its workers' first jobs are timed
-apart and left out of ``jobs_per_min_ray_n`` (``jobs_per_min_ray_n_cold``
-has them). Targets (issue 17): N workers >= 0.8 x N
-times the jobs per minute of one; Ray's overhead <= 50 ms per job. With
---json, one JSON object on stdout.
+back), not a sandbox's start. The jobs report to the CLI's own progress
+display (its lines to /dev/null), which saves each job's result.json, as
+``tiss batch`` does. Each local run happens in a fresh interpreter, so each
+pays for starting its pool (fork server, imports, workers) and none finds
+one warmed by the run before; 1 worker and N workers run alternately,
+``--repeat`` times each (default 3, 1 with --quick), and the rates are
+those of the median run (every run's seconds are in the JSON). Ray's start
+(``ray.init``) and its workers' first jobs are timed apart and left out of
+``jobs_per_min_ray_n`` (``jobs_per_min_ray_n_cold`` has them). Targets
+(issue 17): N workers >= 0.8 x N times the jobs per minute of one; Ray's
+overhead <= 50 ms per job. With --json, one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import argparse
 import json
 import os
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +47,26 @@ def tasks_for(root: Path, count: int) -> list[Task]:
     jobs = [Job(id=f"job{n:03d}", plan=PLAN.format(n=n), plan_path=f"job{n}.tiss") for n in range(count)]
     folder = BatchFolder.create(root, jobs)
     return [Task(job, folder.job_dir(job), sandbox="host", review="approve") for job in jobs]
+
+
+def progress(tasks: list[Task]):
+    """The CLI's progress display (runtime/batch_cli.py), lines to /dev/null."""
+    from runtime.batch_cli import Progress
+    folder = BatchFolder(tasks[0].job_dir.parent, [t.job for t in tasks])
+    return Progress(folder, len(tasks), open(os.devnull, "w", encoding="utf-8"))
+
+
+def local_seconds(root: Path, count: int, workers: int) -> float:
+    """Seconds for ``count`` jobs on a new pool of ``workers``, in a fresh interpreter."""
+    out = subprocess.run([sys.executable, __file__, "--local-run", str(workers), "--jobs", str(count),
+                          "--root", str(root)], check=True, stdout=subprocess.PIPE, text=True).stdout
+    return float(out)
+
+
+def local_run(root: Path, count: int, workers: int) -> float:
+    tasks = tasks_for(root, count)
+    display = progress(tasks)
+    return timed(lambda t: run_local(t, workers, display), tasks)
 
 
 def timed(run, tasks: list[Task]) -> float:
@@ -69,15 +96,27 @@ def ray_run(root: Path, count: int, cpus: int) -> tuple[float, float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="12 plans instead of 50")
+    parser.add_argument("--quick", action="store_true", help="12 plans instead of 50, one run each")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument("--repeat", type=int, metavar="K", help="local runs per worker count (default 3)")
+    # one timed local run, in this (fresh) interpreter: what local_seconds calls
+    parser.add_argument("--local-run", type=int, metavar="WORKERS", help=argparse.SUPPRESS)
+    parser.add_argument("--jobs", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.local_run:
+        print(local_run(Path(args.root), args.jobs, args.local_run))
+        return 0
     count, cpus = (12 if args.quick else 50), os.cpu_count() or 1
+    repeat = args.repeat or (1 if args.quick else 3)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     root = Path(tempfile.mkdtemp(prefix="tiss-bench-batch-"))
     try:
-        local_1 = timed(lambda t: run_local(t, 1, Events()), tasks_for(root / "one", count))
-        local_n = timed(lambda t: run_local(t, cpus, Events()), tasks_for(root / "n", count))
+        runs: dict[int, list[float]] = {1: [], cpus: []}
+        for k in range(repeat):
+            for workers in runs:
+                runs[workers].append(local_seconds(root / f"w{workers}-{k}", count, workers))
+        local_1, local_n = statistics.median(runs[1]), statistics.median(runs[cpus])
         ray_start, ray_warm, ray_n = ray_run(root, count, cpus)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -88,14 +127,18 @@ def main() -> int:
               "ray_overhead_ms_per_job": round(1000 * (ray_n - local_n) / count, 1),
               "ray_start_s": round(ray_start, 2),
               # as a user sees it: ray.init and the workers' first jobs included
-              "jobs_per_min_ray_n_cold": round(60 * (count + cpus) / (ray_start + ray_warm + ray_n), 1)}
+              "jobs_per_min_ray_n_cold": round(60 * (count + cpus) / (ray_start + ray_warm + ray_n), 1),
+              "seconds_local_1": [round(s, 3) for s in runs[1]],
+              "seconds_local_n": [round(s, 3) for s in runs[cpus]],
+              "load_average": [round(x, 2) for x in os.getloadavg()]}
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{count} short plans, {cpus} CPUs (host sandbox)")
-    print(f"local pool, 1 worker : {per_min['jobs_per_min_local_1']:8.1f} jobs/min")
+    print(f"{count} short plans, {cpus} CPUs (host sandbox); median of {repeat} local run(s); "
+          f"load average {result['load_average']}")
+    print(f"local pool, 1 worker : {per_min['jobs_per_min_local_1']:8.1f} jobs/min  (runs: {result['seconds_local_1']} s)")
     print(f"local pool, {cpus} workers: {per_min['jobs_per_min_local_n']:8.1f} jobs/min "
-          f"({result['speedup_local_n']}x; target >= {0.8 * cpus:.1f}x)")
+          f"({result['speedup_local_n']}x; target >= {0.8 * cpus:.1f}x)  (runs: {result['seconds_local_n']} s)")
     print(f"Ray, {cpus} CPUs        : {per_min['jobs_per_min_ray_n']:8.1f} jobs/min "
           f"(+{result['ray_overhead_ms_per_job']} ms/job over the pool; target <= 50)")
     print(f"Ray, cold            : {result['jobs_per_min_ray_n_cold']:8.1f} jobs/min (ray.init {result['ray_start_s']} s included)")
