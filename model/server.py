@@ -349,7 +349,7 @@ async def _generate(service: Service, request, *, chat: bool):
         from starlette.responses import StreamingResponse
         return StreamingResponse(run.events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
-    return await run.whole()
+    return await run.whole(request.receive)
 
 
 class _Mailbox:
@@ -420,11 +420,28 @@ class _Run:
         for request in self.requests:
             request.cancelled = True
 
-    async def whole(self):
-        """The non-streaming answer: wait for every prompt's result."""
+    async def whole(self, receive):
+        """The non-streaming answer: wait for every prompt's result. A client
+        that hangs up meanwhile (``receive``, the ASGI channel, says so) has
+        its generations cancelled, so their rows free their slots."""
+        watcher = asyncio.ensure_future(self._watch_for_hang_up(receive))
+        try:
+            return await self._results()
+        finally:
+            watcher.cancel()
+
+    async def _watch_for_hang_up(self, receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.cancel()
+        self.queue.put_nowait((-1, "gone", None))
+
+    async def _results(self):
         results, scored = {}, []
         while len(results) < len(self.job.prompts):
             index, kind, payload = await self.queue.get()
+            if kind == "gone":  # nobody is left to answer
+                return error_response("the client went away", 499, "client_closed_request")
             if kind == "error":
                 self.cancel()
                 return error_response(f"generation failed: {payload}", 500, "server_error")
