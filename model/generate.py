@@ -74,18 +74,18 @@ def pick_tokens(logits: np.ndarray, histories: list[list[int]], params: list[Sam
     """The next token of each row, from (R, V) logits: row ``r`` with its own
     history, settings and generator, exactly as if it were picked alone.
 
-    The work is done on all rows at once (one array operation per stage, not
-    one per row), which is what makes sampling cheap in a decode batch; every
-    operation is row-wise, so a row's token does not depend on the others.
+    Each stage is one array operation over all the rows rather than one per
+    row (a decode batch pays NumPy's per-call overhead once, not 16 times);
+    every operation is row-wise, so a row's token does not depend on the others.
     """
     logits = np.array(logits, dtype=np.float64)  # a private copy, and stable maths for the softmax
     for row, (settings, history) in enumerate(zip(params, histories)):
         if settings.repetition_penalty != 1.0 and history:
             _penalise(logits[row], history, settings.repetition_penalty)
-    tokens = np.empty(len(logits), dtype=np.int64)
     greedy = np.array([settings.temperature == 0 for settings in params], dtype=bool)
-    if greedy.any():
-        tokens[greedy] = np.argmax(logits[greedy], axis=1)
+    if not greedy.any():  # the usual batch: every row samples, and no copy is needed
+        return _sample(logits, params, rngs)
+    tokens = np.argmax(logits, axis=1)  # the greedy rows' tokens; sampled rows are replaced
     sampled = np.flatnonzero(~greedy)
     if sampled.size:
         tokens[sampled] = _sample(logits[sampled], [params[i] for i in sampled],
