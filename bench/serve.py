@@ -10,6 +10,9 @@ HTTP connection each) ask for 64-token completions (sampled, seeded,
 ``ignore_eos`` so every answer is 64 tokens). Printed: requests/s, p50 and
 p95 latency per concurrency and mode, and ``batching_speedup_c16`` =
 requests/s with batching / without, at concurrency 16 (target: >= 4).
+Also the server's CPU milliseconds per request (Linux), and the c=16 ratio in
+CPU time, ``batching_cpu_speedup_c16``: steadier than wall time when other
+processes load the machine.
 """
 
 from __future__ import annotations
