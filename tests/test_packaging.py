@@ -50,3 +50,35 @@ def test_tiss_plan_works_with_nothing_configured(tmp_path):
     planned = json.loads(result.stdout)
     assert planned["status"] == "planned" and planned["constrained"]
     assert 'TASK "create notes.txt containing \'buy milk\'"' in planned["plan"]
+
+
+def test_the_shipped_agent_is_package_data():
+    """The agent's weights (model/weights/agent) ship too, and with the
+    planner they stay within 25 MB."""
+    from model.backend import SHIPPED, SHIPPED_AGENT
+
+    model_dir = Path(__file__).resolve().parent.parent / "model"
+    patterns = PYPROJECT["tool"]["setuptools"]["package-data"]["model"]
+    packaged = {p for pattern in patterns for p in model_dir.glob(pattern) if p.is_file()}
+    names = ("config.json", "model.safetensors", "tokenizer.json")
+    shipped = {d / name for d in (SHIPPED, SHIPPED_AGENT) for name in names}
+    assert shipped <= packaged
+    assert sum(p.stat().st_size for p in shipped) <= 25 * 1024 * 1024
+
+
+def test_tiss_agent_solves_a_goal_with_nothing_configured(tmp_path):
+    """`tiss agent` with no configuration: the shipped agent model runs the
+    loop; the goal (a held-out wording, file and text) is judged by the file."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TISS_")}
+    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / ".config"))
+    result = subprocess.run([sys.executable, "-m", "runtime.cli", "agent",
+                             'I need "misc/roster.md" to hold "copper willow".', "--sandbox", "host", "--json"],
+                            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert json.loads(result.stdout)["status"] == "succeeded"
+    assert (tmp_path / "misc/roster.md").read_text().strip() == "copper willow"

@@ -165,3 +165,19 @@ def test_the_shipped_planner_hands_the_loop_to_the_shipped_agent(tmp_path):
     assert shipped.for_agent() is agent_model           # loaded once
     configured = TissLMBackend(SHIPPED_AGENT)           # a model the user names is used as it is
     assert configured.for_agent() is configured
+
+
+@pytest.mark.parametrize("family", ["create", "read", "replace", "search", "run"])
+def test_the_shipped_agent_solves_a_held_out_goal_of_each_family_it_knows(tmp_path, family):
+    """The shipped weights, greedy, on a held-out goal (wording, file names and
+    texts that training never used), judged by the goal's own check. Append
+    is left out: the shipped model writes over the file on held-out wordings
+    (docs/agent.md, Limits)."""
+    from model.backend import load_backend
+    from runtime.agent_corpus import TOOLS, goals, prepare
+
+    goal = next(g for g in goals("heldout", 12) if g.family == family)
+    prepare(goal, tmp_path)
+    outcome = agent(tmp_path, load_backend({}), goal.text, tools=list(TOOLS), max_steps=6)
+    assert outcome.status == "succeeded", outcome.error
+    assert goal.check(tmp_path, str(outcome.variables["answer"])), (goal.text, outcome.variables["answer"])
