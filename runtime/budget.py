@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 
+from tisslang.keywords import BUDGET_KEYS
+
 from .errors import BudgetExceeded, RunError
 
-KEYS = ("EXECUTION_TIME", "API_CALLS", "TOKEN_COUNT", "RUN_COUNT")
+KEYS = BUDGET_KEYS
 
 
 class Budget:

@@ -43,6 +43,7 @@ from typing import Union
 from . import ast as A
 from .errors import Diagnostic
 from .hints import did_you_mean
+from .keywords import BUDGET_KEYS, DURATION_BUDGET
 from .paths import KNOWLEDGE_NAME, KNOWLEDGE_NAME_HINT, path_problem
 from .parser import parse_duration
 
@@ -51,7 +52,6 @@ LAST_ERROR, LAST_CALL = "LAST_ERROR", "LAST_CALL"
 BUILTINS = ALWAYS_DEFINED | {LAST_ERROR, LAST_CALL}
 
 RUN_FIELDS = ("EXIT_CODE", "STDOUT", "STDERR", "DURATION", "TIMED_OUT")
-BUDGET_KEYS = ("EXECUTION_TIME", "API_CALLS", "TOKEN_COUNT", "RUN_COUNT")
 # The fields the runtime gives its records (runtime/interpreter.py).
 BUILTIN_FIELDS = {
     "LAST_RUN": RUN_FIELDS,
@@ -393,8 +393,8 @@ class _Checker:
             guess = did_you_mean(stmt.key, BUDGET_KEYS)
             hint = f"did you mean {guess}?" if guess else "known keys: " + ", ".join(BUDGET_KEYS)
             self.report(stmt.span, f"unknown SET_BUDGET key '{stmt.key}'", hint=hint)
-        elif stmt.key == "EXECUTION_TIME":
-            self.check_duration(stmt.value, "SET_BUDGET EXECUTION_TIME", stmt.span)
+        elif stmt.key == DURATION_BUDGET:
+            self.check_duration(stmt.value, f"SET_BUDGET {DURATION_BUDGET}", stmt.span)
         else:
             value = stmt.value
             if not (isinstance(value, A.Literal) and type(value.value) is int and value.value > 0):

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .keywords import BUDGET_KEYS, DURATION_BUDGET
+
 GRAMMAR_FILE = Path(__file__).with_name("generation.lark")
 # The heredoc delimiters a generated plan may use, and the indentations of
 # the closing delimiter (the body's lines must be indented at least as far).
@@ -32,11 +34,12 @@ DELIMITERS = ("EOF", "PY", "SH", "JSON", "CSV", "MD", "TXT", "PROMPT")
 CLOSING_INDENTS = (0, 4, 8, 12, 16)
 # What an ending is built from, tried in this order: close a heredoc, a
 # string, a hole, a block, a list, a group, a line; then fill a required slot
-# (a statement, a separator, a value, a name, a heredoc delimiter). Bytes the grammar
+# (a statement, a separator, a value, a name, a budget key, a heredoc delimiter). Bytes the grammar
 # forces (the rest of a keyword) come before all of them.
 _CLOSERS = (b'"', b"}}", b"}", b"]", b")",
             b"\x80", b"\x90", b"\xa0")  # the last three end a UTF-8 character begun
-_FILLERS = (b'LOG ""', b"\n", b":", b"=", b"{", b" ", b"1", b"s", b"X", b"EOF", b"raw", b"AS", b"CATCH", b"EXISTS")
+_FILLERS = (b'LOG ""', b"\n", b":", b"=", b"{", b" ", b"1", b"s", b"X",
+            min(BUDGET_KEYS, key=len).encode(), b"EOF", b"raw", b"AS", b"CATCH", b"EXISTS")
 # only right after a capital or `_`: the rest of a keyword begun (`S` -> `STEP`)
 _LETTERS = tuple(bytes([c]) for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _OPENER = re.compile(rb"<<'?(" + "|".join(DELIMITERS).encode() + rb")(?![A-Za-z0-9_])")
@@ -55,11 +58,18 @@ _OPENS_AT_MOST = 24
 _STAYS_IN_TEXT = frozenset(range(256)) - frozenset(b'"\\{}\n\r')
 _HOLE = r"\{\{ ?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)* ?(\| ?(trim|json|raw) ?)*\}\}"
 _NAME = r"[a-z_][A-Za-z0-9_]*"
-_AS, _TIMEOUT = rf" AS {_NAME}", r" TIMEOUT [0-9]{1,4}(ms|s|m|h)"  # each at most once
+_AS, _TIMEOUT = rf" AS {_NAME}", r" TIMEOUT [1-9][0-9]{0,3}(ms|s|m|h)"  # each at most once
 
 
 class ConstraintError(ValueError):
     """The constraint cannot be built, or a token was fed that it does not allow."""
+
+
+def _budget_terminals() -> str:
+    """TIME_BUDGET (the key whose value is a duration) and COUNT_BUDGET."""
+    counts = [key for key in BUDGET_KEYS if key != DURATION_BUDGET]
+    return (f'TIME_BUDGET: "{DURATION_BUDGET}"\n'
+            "COUNT_BUDGET: " + " | ".join(f'"{key}"' for key in counts))
 
 
 def _heredoc_terminals() -> str:
@@ -93,7 +103,7 @@ def generation_grammar(markers: tuple[str, ...] | None = None) -> str:
     slots, runtime/slots.py: ``("«F0»", "«T0»")``), strings and heredoc bodies
     may hold ``«`` and ``»`` only as one of those markers, so a plan names no
     literal the goal did not have."""
-    text = GRAMMAR_FILE.read_text() + "\n" + _heredoc_terminals() + "\n"
+    text = GRAMMAR_FILE.read_text() + "\n" + _heredoc_terminals() + "\n" + _budget_terminals() + "\n"
     if markers is None:
         return text
     slot = "|".join(re.escape(m) for m in markers)

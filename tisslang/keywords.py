@@ -45,3 +45,8 @@ KEYWORDS = frozenset(ROLES)
 # The lower-case literals; with the keywords, the words a name cannot be.
 LITERALS = ("true", "false", "null")
 RESERVED = KEYWORDS | frozenset(LITERALS)
+
+# SET_BUDGET's keys (§5): the checker's BUDGET fields, the runtime's budgets
+# and the generation grammar's BUDGET_NAME (tisslang/constrain.py) read this.
+BUDGET_KEYS = ("EXECUTION_TIME", "API_CALLS", "TOKEN_COUNT", "RUN_COUNT")
+DURATION_BUDGET = "EXECUTION_TIME"  # its value is a duration; the others count

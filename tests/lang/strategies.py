@@ -13,7 +13,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from tisslang import ast as A
-from tisslang.keywords import KEYWORDS
+from tisslang.keywords import BUDGET_KEYS, KEYWORDS
 from tisslang.parser import parse_duration
 
 RESERVED = {word.upper() for word in KEYWORDS} | {"TRUE", "FALSE", "NULL"}
@@ -130,7 +130,6 @@ conditions = st.recursive(
 text_or_heredoc = st.one_of(templates, heredocs())
 DIRECTIVE_NAMES = ("persona", "output", "language", "timeout", "image", "env",
                    "max_output", "network")
-BUDGET_KEYS = ("EXECUTION_TIME", "API_CALLS", "TOKEN_COUNT", "RUN_COUNT")
 optional_name = st.none() | names
 
 commands = st.one_of(

@@ -15,6 +15,8 @@ from model.generate import SamplingParams, generate_ids
 from model.model import TissLM
 from model.tokenizer import Tokenizer
 from tisslang.constrain import ConstraintError, PlanConstraint, PlanVocabulary
+from tisslang.checker import check
+from tisslang.keywords import BUDGET_KEYS, DURATION_BUDGET
 
 EXAMPLES = sorted(Path(__file__).parents[2].joinpath("examples").glob("*.tiss"))
 NOT_COVERED: set[str] = set()  # examples outside the generation grammar
@@ -49,6 +51,29 @@ def test_a_token_outside_the_grammar_is_masked(tokenizer, vocabulary):
     assert mask[tokenizer.encode('"')[0]]
     assert not mask[tokenizer.encode("}")[0]]
 
+
+
+def test_set_budget_is_only_generated_as_the_checker_accepts_it(tokenizer, vocabulary):
+    """A key or value the checker refuses (`SET_BUDGET EOF4GU = 1`,
+    `SET_BUDGET EXECUTION_TIME = 43`, both written by a barely trained
+    planner) is never generated."""
+    def allowed(text):
+        constraint = PlanConstraint(vocabulary)
+        for token in tokenizer.encode(text):
+            if not constraint.allowed_mask()[token]:
+                return False
+            constraint.advance(token)
+        return True
+    for key in BUDGET_KEYS:
+        value = "5m" if key == DURATION_BUDGET else "3"
+        assert allowed(f"SET_BUDGET {key} = {value}\n")
+        assert not check(tisslang.parse(f'SET_BUDGET {key} = {value}\nLOG "x"\n'))
+    assert not allowed("SET_BUDGET X")
+    assert not allowed("SET_BUDGET RUN_COUNTS")
+    assert not allowed(f"SET_BUDGET {DURATION_BUDGET} = 43\n")
+    assert not allowed(f"SET_BUDGET {DURATION_BUDGET} = 0s")
+    assert not allowed("SET_BUDGET RUN_COUNT = 0")
+    assert not allowed("SET_BUDGET RUN_COUNT = 2s")
 
 @pytest.mark.parametrize("path", [p for p in EXAMPLES if p.name not in NOT_COVERED],
                          ids=lambda p: p.name)
