@@ -88,7 +88,9 @@ def ray_run(root: Path, count: int, cpus: int) -> tuple[float, float, float]:
     start = time.perf_counter() - started
     try:
         warm = timed(lambda t: run_tasks(ray, t, Events(), 0), tasks_for(root / "warm", cpus))   # first imports
-        return start, warm, timed(lambda t: run_tasks(ray, t, Events(), 0), tasks_for(root / "ray", count))
+        tasks = tasks_for(root / "ray", count)
+        display = progress(tasks)
+        return start, warm, timed(lambda t: run_tasks(ray, t, display, 0), tasks)
     finally:
         ray.shutdown()
         shutil.rmtree(temp, ignore_errors=True)
@@ -99,6 +101,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="12 plans instead of 50, one run each")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--repeat", type=int, metavar="K", help="local runs per worker count (default 3)")
+    parser.add_argument("--local-only", action="store_true", help="leave Ray out (while working on the pool)")
     # one timed local run, in this (fresh) interpreter: what local_seconds calls
     parser.add_argument("--local-run", type=int, metavar="WORKERS", help=argparse.SUPPRESS)
     parser.add_argument("--jobs", type=int, help=argparse.SUPPRESS)
@@ -117,32 +120,44 @@ def main() -> int:
             for workers in runs:
                 runs[workers].append(local_seconds(root / f"w{workers}-{k}", count, workers))
         local_1, local_n = statistics.median(runs[1]), statistics.median(runs[cpus])
-        ray_start, ray_warm, ray_n = ray_run(root, count, cpus)
+        ray = None if args.local_only else ray_run(root, count, cpus)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    per_min = {key: round(60 * count / seconds, 1) for key, seconds in
-               (("jobs_per_min_local_1", local_1), ("jobs_per_min_local_n", local_n), ("jobs_per_min_ray_n", ray_n))}
-    result = {"jobs": count, "workers": cpus, **per_min,
+    result = {"jobs": count, "workers": cpus,
+              "jobs_per_min_local_1": round(60 * count / local_1, 1),
+              "jobs_per_min_local_n": round(60 * count / local_n, 1),
               "speedup_local_n": round(local_1 / local_n, 2),
-              "ray_overhead_ms_per_job": round(1000 * (ray_n - local_n) / count, 1),
-              "ray_start_s": round(ray_start, 2),
-              # as a user sees it: ray.init and the workers' first jobs included
-              "jobs_per_min_ray_n_cold": round(60 * (count + cpus) / (ray_start + ray_warm + ray_n), 1),
               "seconds_local_1": [round(s, 3) for s in runs[1]],
               "seconds_local_n": [round(s, 3) for s in runs[cpus]],
               "load_average": [round(x, 2) for x in os.getloadavg()]}
+    if ray:
+        result.update(ray_figures(count, cpus, local_n, *ray))
     if args.json:
         print(json.dumps(result))
         return 0
+    report(result, count, cpus, repeat)
+    return 0
+
+
+def ray_figures(count: int, cpus: int, local_n: float, start: float, warm: float, seconds: float) -> dict:
+    return {"jobs_per_min_ray_n": round(60 * count / seconds, 1),
+            "ray_overhead_ms_per_job": round(1000 * (seconds - local_n) / count, 1),
+            "ray_start_s": round(start, 2),
+            # as a user sees it: ray.init and the workers' first jobs included
+            "jobs_per_min_ray_n_cold": round(60 * (count + cpus) / (start + warm + seconds), 1)}
+
+
+def report(result: dict, count: int, cpus: int, repeat: int) -> None:
     print(f"{count} short plans, {cpus} CPUs (host sandbox); median of {repeat} local run(s); "
           f"load average {result['load_average']}")
-    print(f"local pool, 1 worker : {per_min['jobs_per_min_local_1']:8.1f} jobs/min  (runs: {result['seconds_local_1']} s)")
-    print(f"local pool, {cpus} workers: {per_min['jobs_per_min_local_n']:8.1f} jobs/min "
+    print(f"local pool, 1 worker : {result['jobs_per_min_local_1']:8.1f} jobs/min  (runs: {result['seconds_local_1']} s)")
+    print(f"local pool, {cpus} workers: {result['jobs_per_min_local_n']:8.1f} jobs/min "
           f"({result['speedup_local_n']}x; target >= {0.8 * cpus:.1f}x)  (runs: {result['seconds_local_n']} s)")
-    print(f"Ray, {cpus} CPUs        : {per_min['jobs_per_min_ray_n']:8.1f} jobs/min "
-          f"(+{result['ray_overhead_ms_per_job']} ms/job over the pool; target <= 50)")
-    print(f"Ray, cold            : {result['jobs_per_min_ray_n_cold']:8.1f} jobs/min (ray.init {result['ray_start_s']} s included)")
-    return 0
+    if "jobs_per_min_ray_n" in result:
+        print(f"Ray, {cpus} CPUs        : {result['jobs_per_min_ray_n']:8.1f} jobs/min "
+              f"(+{result['ray_overhead_ms_per_job']} ms/job over the pool; target <= 50)")
+        print(f"Ray, cold            : {result['jobs_per_min_ray_n_cold']:8.1f} jobs/min "
+              f"(ray.init {result['ray_start_s']} s included)")
 
 
 if __name__ == "__main__":
