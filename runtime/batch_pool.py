@@ -132,6 +132,8 @@ def _ended(worker: _Worker, retries: int, pending: deque, idle: list, events: Ev
 
 
 def _report(unreported: list[tuple[Task, dict]], events: Events) -> None:
+    # each is taken off before it is reported: a Ctrl-C in the middle of a
+    # report, reported again from the interrupt's handler, reports none twice
     while unreported:
         events.finished(*unreported.pop(0))
 

@@ -47,6 +47,7 @@ LITERALS = ("true", "false", "null")
 RESERVED = KEYWORDS | frozenset(LITERALS)
 
 # SET_BUDGET's keys (§5): the checker's BUDGET fields, the runtime's budgets
-# and the generation grammar's BUDGET_NAME (tisslang/constrain.py) read this.
+# and the generation grammar's TIME_BUDGET / COUNT_BUDGET (tisslang/constrain.py)
+# read this.
 BUDGET_KEYS = ("EXECUTION_TIME", "API_CALLS", "TOKEN_COUNT", "RUN_COUNT")
 DURATION_BUDGET = "EXECUTION_TIME"  # its value is a duration; the others count
