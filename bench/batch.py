@@ -23,8 +23,11 @@ overhead <= 50 ms per job. With --json, one JSON object on stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -56,17 +59,42 @@ def progress(tasks: list[Task]):
     return Progress(folder, len(tasks), open(os.devnull, "w", encoding="utf-8"))
 
 
-def local_seconds(root: Path, count: int, workers: int) -> float:
-    """Seconds for ``count`` jobs on a new pool of ``workers``, in a fresh interpreter."""
+def local_seconds(root: Path, count: int, workers: int) -> tuple[float, float, float]:
+    """(seconds, CPU seconds of every process, CPU seconds of the driver) for
+    ``count`` jobs on a new pool of ``workers``, in a fresh interpreter.
+
+    The CPU of every process is what this process's children used, the
+    orphans included: the fork server, its workers and their executors are
+    re-parented here (a child subreaper) and reaped, so their rusage counts."""
+    before = _children_cpu()
     out = subprocess.run([sys.executable, __file__, "--local-run", str(workers), "--jobs", str(count),
                           "--root", str(root)], check=True, stdout=subprocess.PIPE, text=True).stdout
-    return float(out)
+    _reap_orphans()
+    seconds, driver_cpu = map(float, out.split())
+    return seconds, _children_cpu() - before, driver_cpu
 
 
-def local_run(root: Path, count: int, workers: int) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def become_subreaper() -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)   # PR_SET_CHILD_SUBREAPER
+
+
+def _reap_orphans() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            os.waitpid(-1, 0)
+
+
+def local_run(root: Path, count: int, workers: int) -> str:
     tasks = tasks_for(root, count)
     display = progress(tasks)
-    return timed(lambda t: run_local(t, workers, display), tasks)
+    cpu_before = time.process_time()
+    seconds = timed(lambda t: run_local(t, workers, display), tasks)
+    return f"{seconds} {time.process_time() - cpu_before}"
 
 
 def timed(run, tasks: list[Task]) -> float:
@@ -115,10 +143,12 @@ def main() -> int:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     root = Path(tempfile.mkdtemp(prefix="tiss-bench-batch-"))
     try:
-        runs: dict[int, list[float]] = {1: [], cpus: []}
+        become_subreaper()
+        measured: dict[int, list[tuple[float, float, float]]] = {1: [], cpus: []}
         for k in range(repeat):
-            for workers in runs:
-                runs[workers].append(local_seconds(root / f"w{workers}-{k}", count, workers))
+            for workers in measured:
+                measured[workers].append(local_seconds(root / f"w{workers}-{k}", count, workers))
+        runs = {w: [m[0] for m in ms] for w, ms in measured.items()}
         local_1, local_n = statistics.median(runs[1]), statistics.median(runs[cpus])
         ray = None if args.local_only else ray_run(root, count, cpus)
     finally:
@@ -129,7 +159,8 @@ def main() -> int:
               "speedup_local_n": round(local_1 / local_n, 2),
               "seconds_local_1": [round(s, 3) for s in runs[1]],
               "seconds_local_n": [round(s, 3) for s in runs[cpus]],
-              "load_average": [round(x, 2) for x in os.getloadavg()]}
+              "load_average": [round(x, 2) for x in os.getloadavg()],
+              **cpu_figures(measured, count, cpus)}
     if ray:
         result.update(ray_figures(count, cpus, local_n, *ray))
     if args.json:
@@ -137,6 +168,19 @@ def main() -> int:
         return 0
     report(result, count, cpus, repeat)
     return 0
+
+
+def cpu_figures(measured: dict, count: int, cpus: int) -> dict:
+    """Where the CPU goes, per job (medians over the runs). With one worker
+    a job already keeps ``cpu / wall`` cores busy (its executor and the
+    driver work beside it), so N workers can be at most
+    ``cpus * wall / cpu`` times faster: ``speedup_bound_local_n``."""
+    def per_job_ms(workers: int, index: int) -> float:
+        return round(1000 * statistics.median(m[index] for m in measured[workers]) / count, 1)
+    wall_1, cpu_1 = per_job_ms(1, 0), per_job_ms(1, 1)
+    return {"cpu_ms_per_job_local_1": cpu_1, "cpu_ms_per_job_local_n": per_job_ms(cpus, 1),
+            "driver_cpu_ms_per_job_local_1": per_job_ms(1, 2),
+            "speedup_bound_local_n": round(min(cpus, cpus * wall_1 / cpu_1), 2)}
 
 
 def ray_figures(count: int, cpus: int, local_n: float, start: float, warm: float, seconds: float) -> dict:
@@ -153,6 +197,9 @@ def report(result: dict, count: int, cpus: int, repeat: int) -> None:
     print(f"local pool, 1 worker : {result['jobs_per_min_local_1']:8.1f} jobs/min  (runs: {result['seconds_local_1']} s)")
     print(f"local pool, {cpus} workers: {result['jobs_per_min_local_n']:8.1f} jobs/min "
           f"({result['speedup_local_n']}x; target >= {0.8 * cpus:.1f}x)  (runs: {result['seconds_local_n']} s)")
+    print(f"CPU per job          : {result['cpu_ms_per_job_local_1']} ms at 1 worker "
+          f"(driver {result['driver_cpu_ms_per_job_local_1']} ms), {result['cpu_ms_per_job_local_n']} ms at {cpus}; "
+          f"so at most {result['speedup_bound_local_n']}x on {cpus} cores")
     if "jobs_per_min_ray_n" in result:
         print(f"Ray, {cpus} CPUs        : {result['jobs_per_min_ray_n']:8.1f} jobs/min "
               f"(+{result['ray_overhead_ms_per_job']} ms/job over the pool; target <= 50)")

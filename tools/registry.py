@@ -11,6 +11,8 @@ group ``tisslang.tools``) and the tools of configured MCP servers.
 from __future__ import annotations
 
 import inspect
+import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, get_type_hints
@@ -221,6 +223,32 @@ def load_registry(config: dict | None = None, *, workspace=None, include_mcp: bo
     return registry
 
 
+# (sys.path with each folder's mtime, our entry points) from the last scan
+_scanned: tuple[tuple, list] | None = None
+
+
+def _our_entry_points() -> list:
+    """Our group's entry points, by name. Scanning every installed
+    distribution's metadata costs ~8 ms, which each job of a batch would pay
+    again (a worker runs many), so the scan is kept while sys.path and the
+    mtime of each folder on it stay the same: installing or removing a
+    distribution adds or removes its .dist-info folder, changing the mtime
+    of the folder that holds it."""
+    global _scanned
+    key = (os.getcwd(), *((entry, _mtime_ns(entry)) for entry in sys.path))  # "" is the cwd
+    if _scanned is None or _scanned[0] != key:
+        from importlib.metadata import entry_points
+        _scanned = key, sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name)
+    return _scanned[1]
+
+
+def _mtime_ns(entry: str) -> int | None:
+    try:
+        return os.stat(entry or ".").st_mtime_ns
+    except OSError:
+        return None
+
+
 def _add_reporting(registry: ToolRegistry, item: Tool | None, problem: str | None) -> None:
     if problem:
         registry.problems.append(problem)
@@ -239,8 +267,7 @@ def _add_reporting(registry: ToolRegistry, item: Tool | None, problem: str | Non
 
 def _entry_point_tools():
     """(tool, None) or (None, problem) for each entry point in our group."""
-    from importlib.metadata import entry_points
-    for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
+    for point in _our_entry_points():
         distribution = point.dist.name if point.dist else "an unknown distribution"
         source = f"entry point {distribution} ({point.value})"
         if not _valid_name(point.name):

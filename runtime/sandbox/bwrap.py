@@ -31,7 +31,7 @@ from .base import (
     SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError,
 )
 from .client import (
-    SOCKET_NAME, ExecutorClient, ExecutorLog, discard_executor_files, explain_process_stop,
+    ExecutorClient, ExecutorLog, discard_executor_files, explain_process_stop,
     make_private_dir,
 )
 from .image import (
@@ -43,7 +43,6 @@ from .processes import oom_kill_count, process_tag, tag_alive
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), or start Docker"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 EXECUTOR_DIR = "/.tiss/lib"   # this package, read-only
-SOCKET_DIR = "/.tiss/run"     # the executor's socket
 STARTUP_SECONDS = 20
 BASE_PROTECTIONS = frozenset({
     "timeout", "output_cap", "clean_env", "no_network", "read_only_host", "no_shadow",
@@ -92,8 +91,9 @@ class BwrapSandbox:
             self._write_etc(self._private_dir / "etc")
             self._socket_dir = make_private_dir()
             self._log = ExecutorLog()  # nameless: outside anything the sandbox can reach
-            self._process = self._spawn_in_keeper_thread()
             self._executor = ExecutorClient(self._socket_dir, self.config, self._explain_stop)
+            with self._executor.listen() as listener:
+                self._process = self._spawn_in_keeper_thread(listener.fileno())
             self._executor.connect_lease(STARTUP_SECONDS, self._fail_if_exited)
         except BaseException:
             self.close()
@@ -146,7 +146,7 @@ class BwrapSandbox:
         (etc / "passwd").write_text(passwd_text())
         (etc / "group").write_text(group_text())
 
-    def _spawn_in_keeper_thread(self) -> subprocess.Popen:
+    def _spawn_in_keeper_thread(self, listen_fd: int) -> subprocess.Popen:
         """Start bwrap from a thread that lives as long as bwrap does:
         --die-with-parent fires when the *thread* that forked it ends, so it
         must not be whichever short-lived thread called start()."""
@@ -155,7 +155,7 @@ class BwrapSandbox:
 
         def keeper():
             try:
-                spawned.append(self._spawn())
+                spawned.append(self._spawn(listen_fd))
             except BaseException as exc:  # reported to start() below
                 spawned.append(exc)
             ready.set()
@@ -168,15 +168,17 @@ class BwrapSandbox:
             raise spawned[0]
         return spawned[0]
 
-    def _spawn(self) -> subprocess.Popen:
+    def _spawn(self, listen_fd: int) -> subprocess.Popen:
+        """bwrap, and in it the executor serving on ``listen_fd``, a socket
+        the host bound (client.py, ``listen``): bwrap hands it down."""
         return subprocess.Popen(
-            self._bwrap_argv(), env={"PATH": SANDBOX_PATH},  # commands get theirs per request
+            self._bwrap_argv(listen_fd), env={"PATH": SANDBOX_PATH},  # commands get theirs per request
             stdin=subprocess.DEVNULL, stdout=self._log.file, stderr=self._log.file,
-            start_new_session=True,
+            start_new_session=True, pass_fds=(listen_fd,),
             preexec_fn=self._cgroup.join if self._cgroup else _rlimits_setter(self.config),
         )
 
-    def _bwrap_argv(self) -> list[str]:
+    def _bwrap_argv(self, listen_fd: int) -> list[str]:
         uid = SANDBOX_UID if os.getuid() == 0 else os.getuid()
         gid = SANDBOX_UID if os.getuid() == 0 else os.getgid()
         args = ["bwrap", "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
@@ -198,11 +200,9 @@ class BwrapSandbox:
                  "--bind", str(self.config.workspace.resolve()), WORKSPACE,
                  "--tmpfs", f"{WORKSPACE}/.tiss", "--remount-ro", f"{WORKSPACE}/.tiss",
                  "--ro-bind", str(Path(__file__).resolve().parent), EXECUTOR_DIR,
-                 "--bind", str(self._socket_dir), SOCKET_DIR,
                  "--remount-ro", "/",  # bwrap's root is a tmpfs: make it read-only too
                  "--chdir", WORKSPACE,
-                 "python3", "-I", "-S", f"{EXECUTOR_DIR}/executor.py",
-                 "--socket", f"{SOCKET_DIR}/{SOCKET_NAME}"]
+                 "python3", "-I", "-S", f"{EXECUTOR_DIR}/executor.py", "--listen-fd", str(listen_fd)]
         return args
 
     def _explain_stop(self) -> tuple[str, str | None]:

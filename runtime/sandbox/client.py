@@ -35,7 +35,7 @@ from .base import (
     CANCELLED_EXIT_CODE, SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError, command_env,
 )
 from .processes import process_tag, tag_alive
-from .wire import recv_message, send_message
+from .wire import READY, recv_message, send_message
 
 SOCKET_NAME = "executor.sock"
 LOG_NAME = "executor.log"
@@ -55,31 +55,83 @@ class ExecutorClient:
         self._explain_stop = explain_stop  # what happened to the sandboxed executor, and a hint
         self._pinned: int | None = None  # O_PATH descriptor of the executor's socket
         self._lease: socket.socket | None = None
+        self._next_alive_check = time.monotonic() + 0.2
         self._active: set[socket.socket] = set()
         self._lock = threading.Lock()
 
+    def listen(self) -> socket.socket:
+        """Bind and listen on the executor's socket here, before the executor
+        starts, for a backend that hands it down as a descriptor
+        (``executor.py --listen-fd``). The socket is ours, pinned from the
+        start, and the lease needs no polling: its connection waits in the
+        backlog until the executor accepts it. The caller closes its copy of
+        the listener once the executor has it."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(self.path)
+            os.chmod(self.path, 0o600)
+            listener.listen(64)
+            self._pinned = _pin_socket(self.path)
+        except BaseException:
+            listener.close()
+            raise
+        return listener
+
     def connect_lease(self, seconds: float, check_alive: Callable[[], None]) -> None:
-        """Wait until the executor listens; ``check_alive`` raises if it died.
-        No command runs before the lease exists, so the socket found now is
-        the executor's own: pin it."""
+        """Open the lease and wait until the executor serves; ``check_alive``
+        raises if it died. With a socket from ``listen``, connect to it at
+        once; otherwise wait for the executor's socket to appear: no command
+        runs before the lease exists, so the socket found now is the
+        executor's own, and it is pinned."""
         deadline = time.monotonic() + seconds
-        next_check = time.monotonic() + 0.2
-        while time.monotonic() < deadline:
-            lease = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                self._pinned = _pin_socket(self.path)
-                lease.connect(self._address())
-                self._lease = lease
-                return
-            except (FileNotFoundError, ConnectionRefusedError):
-                lease.close()
-                self._unpin()
-            if time.monotonic() > next_check:
-                next_check += 0.2
-                check_alive()
-            time.sleep(0.002)
+        lease = self._connect_prebound() if self._pinned is not None else None
+        while lease is None and time.monotonic() < deadline:
+            lease = self._connect_when_listening(check_alive)
+        if lease is not None and self._await_ready(lease, deadline, check_alive):
+            self._lease = lease
+            return
         raise SandboxError(f"the sandbox executor did not start within {seconds:.0f} s",
                            hint="the machine may be overloaded; try again")
+
+    def _connect_prebound(self) -> socket.socket:
+        lease = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        lease.connect(self._address())  # waits in the backlog until the executor accepts it
+        return lease
+
+    def _connect_when_listening(self, check_alive: Callable[[], None]) -> socket.socket | None:
+        lease = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._pinned = _pin_socket(self.path)
+            lease.connect(self._address())
+            return lease
+        except (FileNotFoundError, ConnectionRefusedError):
+            lease.close()
+            self._unpin()
+        if time.monotonic() > self._next_alive_check:
+            self._next_alive_check = time.monotonic() + 0.2
+            check_alive()
+        time.sleep(0.002)
+        return None
+
+    def _await_ready(self, lease: socket.socket, deadline: float, check_alive: Callable[[], None]) -> bool:
+        """Block (no polling) until the executor says it serves on ``lease``."""
+        lease.settimeout(0.2)
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    if _recv_or_reset(lease, len(READY)) != READY:
+                        what, hint = self._explain_stop()
+                        raise SandboxError("the sandbox did not start: " + what,
+                                           hint=hint)
+                    lease.settimeout(None)
+                    return True
+                except socket.timeout:
+                    check_alive()
+        except BaseException:
+            lease.close()
+            raise
+        lease.close()
+        return False
 
     def _address(self) -> str:
         """The pinned socket, whatever its name in the directory is by now."""
@@ -143,6 +195,15 @@ class ExecutorClient:
         if self._pinned is not None:
             os.close(self._pinned)
             self._pinned = None
+
+
+def _recv_or_reset(conn: socket.socket, size: int) -> bytes:
+    """b"" where the peer closed, whether cleanly or with a reset (an
+    executor that died with our connection still in its backlog)."""
+    try:
+        return conn.recv(size)
+    except ConnectionResetError:
+        return b""
 
 
 def _pin_socket(path: str) -> int:

@@ -40,7 +40,7 @@ from processes import (  # noqa: E402
     TIMEOUT_EXIT_CODE, become_child_subreaper, children_of, exit_code_from_status,
     kill_all_descendants, oom_kill_count,
 )
-from wire import recv_message, send_message  # noqa: E402
+from wire import READY, recv_message, send_message  # noqa: E402
 
 MEMORY_CGROUP_DIRS = ("/sys/fs/cgroup/memory", "/sys/fs/cgroup")  # cgroup v1, v2
 LEASE_WAIT_SECONDS = 30  # a client that never connects does not keep us alive
@@ -52,11 +52,16 @@ _REPORT = struct.Struct("=iB")  # (pid, state): 5 bytes, written atomically to a
 
 
 def main(argv):
-    if len(argv) != 2 or argv[0] != "--socket":  # argparse would cost ~10 ms of start-up
-        sys.exit("usage: executor.py --socket PATH")
+    # argparse would cost ~10 ms of start-up
+    if len(argv) != 2 or argv[0] not in ("--socket", "--listen-fd"):
+        sys.exit("usage: executor.py --socket PATH | --listen-fd FD")
     become_child_subreaper()
     signal.signal(signal.SIGTERM, lambda *_: _shutdown())
-    listener = _listen(argv[1])
+    if argv[0] == "--socket":
+        listener = _listen(argv[1])
+    else:  # bound and listening already, by the host (client.py, ``listen``)
+        listener = socket.socket(fileno=int(argv[1]))
+        listener.set_inheritable(False)  # handed down inheritable: no command may accept() on it
     serve(listener)
 
 
@@ -79,6 +84,7 @@ def serve(listener):
     except socket.timeout:
         _shutdown()
     listener.settimeout(None)
+    lease.sendall(READY)  # the client waits for it rather than polling
     status_r, status_w = os.pipe()  # supervisors report BUSY / IDLE here
     pool = SupervisorPool(listener, lease, status_w)
     selector = selectors.DefaultSelector()
@@ -88,12 +94,21 @@ def serve(listener):
         events = selector.select(timeout=1.0)
         for key, _ in events:
             if key.fileobj is lease:
-                if not lease.recv(1):  # EOF: the client is gone
+                if not _lease_data(lease):  # the client is gone
                     _shutdown()
             else:
                 pool.update(os.read(status_r, _REPORT.size * 512))  # whole reports only
         if not events:
             pool.reap()
+
+
+def _lease_data(lease):
+    """What the client sent on the lease: b"" once it closed it (a reset,
+    when it closed without reading READY, is a close too)."""
+    try:
+        return lease.recv(1)
+    except ConnectionResetError:
+        return b""
 
 
 class SupervisorPool:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .base import CommandResult, SandboxConfig, SandboxError
 from .client import (
-    EXIT_WAIT_SECONDS, SOCKET_NAME, ExecutorClient, ExecutorLog, explain_process_stop,
+    EXIT_WAIT_SECONDS, ExecutorClient, ExecutorLog, explain_process_stop,
     discard_executor_files, make_private_dir,
 )
 
@@ -45,15 +45,16 @@ class HostSandbox:
         try:
             self._socket_dir = make_private_dir()
             self._log = ExecutorLog()
-            self._process = subprocess.Popen(
-                [sys.executable, "-I", "-S", EXECUTOR, "--socket",
-                 str(self._socket_dir / SOCKET_NAME)],
-                cwd=workspace, env={}, stdin=subprocess.DEVNULL,
-                stdout=self._log.file, stderr=self._log.file,
-                start_new_session=True)  # Ctrl-C reaches tiss, which cancels the RUNs
             self._executor = ExecutorClient(
                 self._socket_dir, self.config, self._explain_stop,
                 path=os.environ.get("PATH", "/usr/bin:/bin"), home=workspace)
+            with self._executor.listen() as listener:
+                self._process = subprocess.Popen(
+                    [sys.executable, "-I", "-S", EXECUTOR, "--listen-fd", str(listener.fileno())],
+                    pass_fds=(listener.fileno(),),
+                    cwd=workspace, env={}, stdin=subprocess.DEVNULL,
+                    stdout=self._log.file, stderr=self._log.file,
+                    start_new_session=True)  # Ctrl-C reaches tiss, which cancels the RUNs
             self._executor.connect_lease(STARTUP_SECONDS, self._fail_if_exited)
         except BaseException:
             self.close()

@@ -11,6 +11,7 @@ import struct
 
 _HEADER = struct.Struct(">I")
 MAX_MESSAGE = 64 * 1024 * 1024  # far above two capped streams; guards against garbage
+READY = b"+"  # the executor's one byte on the lease once it serves: the client waits for it
 
 
 def send_message(sock, message):

@@ -1,6 +1,9 @@
 """Attacks on the host side of the isolated backends: a command controls
-every file of the directories it can write (its socket directory
+every file of the directories it can write (Docker's socket directory
 ``/.tiss/run`` included), so the host must never follow a name there.
+Bubblewrap's executor gets its socket from the host as a descriptor, so its
+sandbox has no such directory at all; the same attacks run there too, and
+must find nothing to take over.
 
 Each test attacks a real Docker or bubblewrap sandbox.
 """
@@ -36,8 +39,8 @@ def _swap_log_and_kill_all(host_file) -> str:
     """Point the executor's log at a host file, then kill the executor (the
     parent of this command's supervisor), which ends the sandbox: tiss then
     explains the failure."""
-    return (f"rm -f {SOCKET_DIR}/executor.log && ln -s {host_file} {SOCKET_DIR}/executor.log"
-            " && kill -KILL $(cut -d' ' -f4 /proc/$PPID/stat); sleep 60")
+    return (f"rm -f {SOCKET_DIR}/executor.log; ln -s {host_file} {SOCKET_DIR}/executor.log;"
+            " kill -KILL $(cut -d' ' -f4 /proc/$PPID/stat); sleep 60")
 
 
 @pytest.mark.parametrize("kind", ISOLATED)
@@ -82,9 +85,14 @@ def test_a_socket_planted_at_the_executor_path_cannot_answer_for_it(kind, worksp
     (workspace / "impostor.py").write_text(textwrap.dedent(f"""\
         import json, os, socket, struct
         path = '{SOCKET_DIR}/executor.sock'
-        os.unlink(path)
         server = socket.socket(socket.AF_UNIX)
-        server.bind(path)
+        try:
+            if os.path.exists(path):
+                os.unlink(path)
+            server.bind(path)
+        except OSError as exc:  # no socket directory to plant in (bubblewrap)
+            open('planted', 'w').write(str(exc))
+            raise SystemExit(0)
         server.listen(8)
         open('planted', 'w').close()
         forged = json.dumps(dict(exit_code=0, stdout='FORGED', stderr='', duration=0,
@@ -156,3 +164,10 @@ def test_a_socket_base_directory_made_by_someone_else_is_refused(tmp_path, monke
     with pytest.raises(SandboxError, match="not a private directory") as caught:
         client.make_private_dir()
     assert f"remove {base}" in caught.value.hint
+
+
+def test_bubblewrap_leaves_no_socket_directory_to_attack(workspace):
+    require_backend("bwrap")
+    with make_sandbox("bwrap", workspace) as box:
+        result = box.run("ls -A /.tiss; ls /proc/self/fd", timeout=30)
+    assert result.stdout.split() == ["bin", "lib", "0", "1", "2", "3"]   # no run/, no inherited socket

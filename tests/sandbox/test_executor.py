@@ -14,7 +14,7 @@ import pytest
 
 import runtime.sandbox
 from runtime.sandbox.processes import children_of
-from runtime.sandbox.wire import recv_message, send_message
+from runtime.sandbox.wire import READY, recv_message, send_message
 
 from .conftest import processes_with, wait_for
 
@@ -167,3 +167,39 @@ def test_the_end_of_the_lease_stops_everything(executor, marker):
     assert executor.state["process"].wait(timeout=20) == 0
     _wait_until_gone(marker)
     conn.close()
+
+
+def test_the_lease_hears_once_that_the_executor_serves(executor):
+    lease = executor.state["lease"]
+    lease.settimeout(20)
+    assert lease.recv(8) == READY
+    answer, _ = executor("echo after ready")
+    assert answer["stdout"] == "after ready\n"
+
+
+def test_a_listening_socket_handed_down_is_served_without_polling(tmp_path):
+    # the host binds first (client.py, ``listen``): its connections wait in
+    # the backlog, so the lease can be opened before the executor even runs
+    path = tmp_path / "executor.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(8)
+    lease = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lease.connect(str(path))
+    process = subprocess.Popen([sys.executable, "-I", "-S", str(EXECUTOR), "--listen-fd", str(listener.fileno())],
+                               pass_fds=(listener.fileno(),))
+    listener.close()
+    try:
+        lease.settimeout(20)
+        assert lease.recv(8) == READY
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(str(path))
+        # the command gets no descriptor but its own three (and ls's own
+        # handle on the folder): the listener never reaches a command
+        send_message(conn, {"command": "echo handed down; ls /proc/self/fd", "timeout": None,
+                            "cwd": str(tmp_path), "max_output": 4096, "env": {"PATH": "/usr/bin:/bin"}})
+        assert recv_message(conn)["stdout"].split() == ["handed", "down", "0", "1", "2", "3"]
+        conn.close()
+    finally:
+        lease.close()
+        assert process.wait(timeout=20) == 0

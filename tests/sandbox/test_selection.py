@@ -40,6 +40,20 @@ def test_host_is_explicit_and_warns(tmp_path, capsys):
     assert capsys.readouterr().err.count("\n") == 1  # one line
 
 
+def test_a_host_executor_that_dies_at_start_is_one_clear_error(tmp_path, monkeypatch):
+    # the host binds the executor's socket itself and opens the lease at
+    # once: an executor that never serves must still be noticed and explained
+    import runtime.sandbox.host as host
+    broken = tmp_path / "executor.py"
+    broken.write_text("import sys\nprint('cannot start: no /proc', file=sys.stderr)\nsys.exit(3)\n")
+    monkeypatch.setattr(host, "EXECUTOR", str(broken))
+    sandbox = host.HostSandbox(SandboxConfig(workspace=tmp_path / "ws"))
+    with pytest.raises(SandboxError, match="the sandbox did not start: its executor exited with status 3") as caught:
+        sandbox.start()
+    assert "cannot start: no /proc" in str(caught.value) + (caught.value.hint or "")
+    assert sandbox._process is None and sandbox._executor is None   # closed: nothing left running
+
+
 def test_an_unknown_backend_is_a_clear_error(tmp_path):
     with pytest.raises(SandboxError, match="unknown sandbox backend 'vm'") as caught:
         open_sandbox("vm", SandboxConfig(workspace=tmp_path))

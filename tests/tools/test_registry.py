@@ -4,6 +4,7 @@ loading (real entry points from a distribution put on sys.path)."""
 from __future__ import annotations
 
 import enum
+import shutil
 import textwrap
 from dataclasses import dataclass
 from typing import Literal, Optional, TypedDict
@@ -207,6 +208,24 @@ def test_entry_points_load_and_a_broken_plugin_is_reported_by_name(tmp_path, mon
     assert "read_file" not in registry     # both claim it: neither is used, CALL says why
     assert registry.refused["read_file"] == ("two tools are named 'read_file': one from built-in, "
                                              "one from entry point clashing-plugin (good_tools:greet)")
+
+
+def test_installed_plugins_are_scanned_again_only_when_a_folder_on_the_path_changes(tmp_path, monkeypatch):
+    import importlib.metadata
+    scans = []
+    real = importlib.metadata.entry_points
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: scans.append(kw) or real(**kw))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    make_distribution(tmp_path, "first-plugin", {"first": "first_tools:first"},
+                      {"first_tools": "def first(n: int) -> int:\n    return n\n"})
+    assert "first" in load_registry() and "first" in load_registry()
+    assert len(scans) == 1                      # the second registry reused the scan
+    make_distribution(tmp_path, "second-plugin", {"second": "second_tools:second"},
+                      {"second_tools": "def second(n: int) -> int:\n    return n\n"})
+    assert {"first", "second"} <= set(load_registry())   # installed since: seen
+    shutil.rmtree(tmp_path / "first_plugin-1.0.dist-info")
+    assert "first" not in load_registry()                # removed since: gone
+    assert len(scans) == 3
 
 
 def test_the_checker_validates_constant_arguments_and_names_unknown_tools():
