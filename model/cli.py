@@ -95,8 +95,7 @@ def _config_flags(parser, title: str, dataclass_type, skip=()) -> None:
 
 
 def _add_train(actions) -> None:
-    from model.config import ModelConfig
-    from model.train import TrainConfig
+    from model.config import ModelConfig, TrainConfig
 
     p = actions.add_parser(
         "train", help="train TissLM on a corpus",
@@ -123,8 +122,7 @@ def _add_train(actions) -> None:
 
 def _train_settings(args) -> dict:
     """Merge the run's settings: saved run.json (on --resume) < YAML < flags."""
-    from model.config import ConfigError, ModelConfig
-    from model.train import TrainConfig
+    from model.config import ConfigError, ModelConfig, TrainConfig
 
     settings = {"model": {}, "train": {}, "corpus": None, "tokenizer": None}
     saved = args.out / RUN_FILE

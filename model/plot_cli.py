@@ -30,9 +30,8 @@ def add_commands(actions, guarded) -> None:
 
 def _drawing(command):
     """No matplotlib, or nothing to draw: one message and exit 2."""
-    from model.plot import PlotUnavailable
-
     def run(args) -> int:
+        from model.plot import PlotUnavailable   # numpy: only when drawing, not to build the parser
         try:
             return command(args)
         except (PlotUnavailable, ValueError) as exc:

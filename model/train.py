@@ -24,14 +24,13 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from model.allocator import keep_freed_memory
 from model.checkpoint import LATEST, load_checkpoint, save_checkpoint
-from model.config import ConfigError, ModelConfig
+from model.config import ConfigError, ModelConfig, TrainConfig
 from model.data import BatchSampler, DataError, TokenFile, eval_batches
 from model.loss import log_softmax
 from model.model import TissLM
@@ -50,68 +49,6 @@ def tune_process_for_training() -> None:
 
 class TrainingDiverged(Exception):
     """The loss stopped being a finite number; the message says when and what to try."""
-
-
-@dataclass
-class TrainConfig:
-    steps: int = 1000
-    batch_size: int = 16
-    grad_accum: int = 1           # micro-batches per optimizer step
-    lr: float = 3e-3              # peak learning rate, reached after warmup
-    min_lr: float = 3e-4          # the cosine schedule decays to this
-    warmup_steps: int = 100
-    weight_decay: float = 0.1     # decoupled (AdamW); not applied to norms, biases, embeddings
-    grad_clip: float = 1.0        # max global gradient norm (0 disables clipping)
-    val_fraction: float = 0.05    # the tail of the corpus held out for validation
-    eval_every: int = 200
-    eval_windows: int = 64        # validation windows per evaluation (spread over the split)
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
-    log_every: int = 10
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            setattr(self, f.name, _as_number(f.name, getattr(self, f.name), type(f.default)))
-        for name in ("steps", "batch_size", "grad_accum", "eval_every", "eval_windows",
-                     "checkpoint_every", "keep_checkpoints", "log_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not 0 <= self.min_lr <= self.lr:
-            raise ConfigError(f"need 0 <= min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
-        if not 0 < self.val_fraction < 1:
-            raise ConfigError(f"train.val_fraction must be in (0, 1), got {self.val_fraction}")
-        if self.warmup_steps < 0 or self.grad_clip < 0 or self.weight_decay < 0:
-            raise ConfigError("train.warmup_steps, grad_clip and weight_decay must be >= 0")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        if not isinstance(data, dict):
-            raise ConfigError(f"a train config must be a mapping, got {type(data).__name__}")
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown train config key(s): {', '.join(unknown)}; known keys "
-                              f"are: {', '.join(f.name for f in fields(cls))}")
-        return cls(**data)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _as_number(name: str, value, kind: type):
-    """``value`` as an int or a float. YAML reads ``3e-3`` (no dot) as a string, so numeric
-    strings are accepted; anything else is a clear error."""
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        if kind is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return int(value)
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"train.{name} must be {'an integer' if kind is int else 'a number'}, "
-                          f"got {value!r}") from None
 
 
 # --- evaluation ---------------------------------------------------------------

@@ -152,3 +152,12 @@ def test_demo_plans_a_goal_with_the_shipped_model_and_runs_it(tmp_path):
     assert "constrained by the grammar" in result.stdout
     assert "succeeded in run" in result.stdout
     assert "ASSERT LAST_RUN.EXIT_CODE == 0" in result.stdout and "calc.py" in result.stdout
+
+
+def test_building_the_command_line_loads_no_numpy():
+    """Every `tiss` call builds the whole parser first; the flags of `tiss model
+    train` and `plot` must not cost `tiss run` NumPy's import (about 0.15 s)."""
+    code = ("import sys; from runtime.cli import build_parser; build_parser(); "
+            "sys.exit('numpy' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr or "building the parser imported numpy"
