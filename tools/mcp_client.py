@@ -28,8 +28,6 @@ that names them must be trusted first (runtime/trust.py).
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import os
 import re
 import tempfile
@@ -181,15 +179,19 @@ def expand(value: str, where: str) -> str:
 
 
 class _Loop:
-    """An asyncio loop on a daemon thread; ``run`` waits for a coroutine on it."""
+    """An asyncio loop on a daemon thread; ``run`` waits for a coroutine on it.
+    asyncio is imported here, with the first server: a run without MCP servers
+    (every `tiss run`, every batch worker) would pay ~50 ms for it at start."""
 
     def __init__(self):
+        import asyncio
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="tiss-mcp", daemon=True)
         self.thread.start()
 
     def run(self, coroutine, timeout: float | None = None):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+        from asyncio import run_coroutine_threadsafe
+        return run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -238,7 +240,7 @@ class McpServer:
                 self._live, self._listing = self.loop.run(self._open(stderr), self.spec.startup_timeout + 5)
             except McpServerError:
                 raise
-            except (asyncio.TimeoutError, TimeoutError, concurrent.futures.TimeoutError):
+            except TimeoutError:   # asyncio's and concurrent.futures' too, since Python 3.11
                 raise self._failure(f"did not answer within {self.spec.startup_timeout:g} s of starting",
                                     stderr, "is it an MCP server? raise `startup_timeout` if it is slow") from None
             except Exception as exc:
@@ -270,8 +272,9 @@ class McpServer:
             self._end(self._live)
         tasks = [live.task for live in self._ended]
         if tasks:
+            from asyncio import wait
             try:
-                self.loop.run(asyncio.wait(tasks, timeout=CLOSE_TIMEOUT), CLOSE_TIMEOUT + 1)
+                self.loop.run(wait(tasks, timeout=CLOSE_TIMEOUT), CLOSE_TIMEOUT + 1)
             except Exception:   # best effort: each stdio process gets EOF when we exit anyway
                 pass
         for live in self._ended:
@@ -290,6 +293,7 @@ class McpServer:
 
     async def _open(self, stderr) -> tuple[_Live, list]:
         """Start the session in a task of its own and wait until it has the tools."""
+        import asyncio
         ready = self.loop.loop.create_future()
         stop = asyncio.Event()
         task = asyncio.ensure_future(self._hold(ready, stop, stderr))
@@ -398,7 +402,8 @@ class McpServers:
 
     def tools(self) -> tuple[list[Tool], list[str]]:
         """Start every server (at once: each takes a second or so) and wrap its tools."""
-        with concurrent.futures.ThreadPoolExecutor(max(1, len(self.servers))) as pool:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max(1, len(self.servers))) as pool:
             started = [(server, pool.submit(server.start)) for server in self.servers]
         tools, problems = [], []
         for server, future in started:
@@ -411,7 +416,8 @@ class McpServers:
     def close(self) -> None:
         """Close every session at once (each may wait a few seconds for its
         process to exit), then the loop."""
-        with concurrent.futures.ThreadPoolExecutor(max(1, len(self.servers))) as pool:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max(1, len(self.servers))) as pool:
             list(pool.map(McpServer.close, self.servers))
         self.loop.stop()
 

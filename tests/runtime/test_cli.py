@@ -161,3 +161,12 @@ def test_building_the_command_line_loads_no_numpy():
             "sys.exit('numpy' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr or "building the parser imported numpy"
+
+
+def test_a_run_without_mcp_servers_loads_no_asyncio():
+    """asyncio (and ssl with it, ~50 ms) comes with the first MCP server, not
+    with every `tiss run` and every batch worker's fork server."""
+    code = ("import sys, runtime.session, runtime.batch, runtime.tool_context, tools.mcp_client; "
+            "sys.exit('asyncio' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr or "asyncio was imported"
