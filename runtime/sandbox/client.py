@@ -35,7 +35,7 @@ from .base import (
     CANCELLED_EXIT_CODE, SANDBOX_PATH, CommandResult, SandboxConfig, SandboxError, command_env,
 )
 from .processes import process_tag, tag_alive
-from .wire import READY, recv_message, send_message
+from .wire import READY, recv_message, recv_or_closed, send_message
 
 SOCKET_NAME = "executor.sock"
 LOG_NAME = "executor.log"
@@ -119,7 +119,7 @@ class ExecutorClient:
         try:
             while time.monotonic() < deadline:
                 try:
-                    if _recv_or_reset(lease, len(READY)) != READY:
+                    if recv_or_closed(lease, len(READY)) != READY:
                         what, hint = self._explain_stop()
                         raise SandboxError("the sandbox did not start: " + what,
                                            hint=hint)
@@ -195,15 +195,6 @@ class ExecutorClient:
         if self._pinned is not None:
             os.close(self._pinned)
             self._pinned = None
-
-
-def _recv_or_reset(conn: socket.socket, size: int) -> bytes:
-    """b"" where the peer closed, whether cleanly or with a reset (an
-    executor that died with our connection still in its backlog)."""
-    try:
-        return conn.recv(size)
-    except ConnectionResetError:
-        return b""
 
 
 def _pin_socket(path: str) -> int:

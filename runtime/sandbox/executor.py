@@ -40,7 +40,7 @@ from processes import (  # noqa: E402
     TIMEOUT_EXIT_CODE, become_child_subreaper, children_of, exit_code_from_status,
     kill_all_descendants, oom_kill_count,
 )
-from wire import READY, recv_message, send_message  # noqa: E402
+from wire import READY, recv_message, recv_or_closed, send_message  # noqa: E402
 
 MEMORY_CGROUP_DIRS = ("/sys/fs/cgroup/memory", "/sys/fs/cgroup")  # cgroup v1, v2
 LEASE_WAIT_SECONDS = 30  # a client that never connects does not keep us alive
@@ -94,21 +94,12 @@ def serve(listener):
         events = selector.select(timeout=1.0)
         for key, _ in events:
             if key.fileobj is lease:
-                if not _lease_data(lease):  # the client is gone
+                if not recv_or_closed(lease, 1):  # the client is gone
                     _shutdown()
             else:
                 pool.update(os.read(status_r, _REPORT.size * 512))  # whole reports only
         if not events:
             pool.reap()
-
-
-def _lease_data(lease):
-    """What the client sent on the lease: b"" once it closed it (a reset,
-    when it closed without reading READY, is a close too)."""
-    try:
-        return lease.recv(1)
-    except ConnectionResetError:
-        return b""
 
 
 class SupervisorPool:

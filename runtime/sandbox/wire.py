@@ -33,6 +33,16 @@ def recv_message(sock):
     return json.loads(body.decode("utf-8"))
 
 
+def recv_or_closed(sock, size):
+    """Up to ``size`` bytes, or b"" once the peer closed, whether cleanly or
+    with a reset (a peer that closed with our bytes unread, or that died
+    with our connection still in its backlog)."""
+    try:
+        return sock.recv(size)
+    except ConnectionResetError:
+        return b""
+
+
 def _recv_exactly(sock, size):
     chunks = []
     while size:
