@@ -13,7 +13,14 @@ display (its lines to /dev/null), which saves each job's result.json, as
 pays for starting its pool (fork server, imports, workers) and none finds
 one warmed by the run before; 1 worker and N workers run alternately,
 ``--repeat`` times each (default 3, 1 with --quick), and the rates are
-those of the median run (every run's seconds are in the JSON). Ray's start
+those of the median run (every run's seconds are in the JSON).
+
+Modules load from cached bytecode, as they do after ``pip install`` (which
+compiles every module) or in any checkout Python may write ``__pycache__``
+in: the runs get a fresh ``PYTHONPYCACHEPREFIX``, filled by one unmeasured
+run first. Where this environment forbids bytecode (``PYTHONDONTWRITEBYTECODE``,
+so every fork server compiles our modules again), the same runs are made
+as it is too: the ``*_uncached`` figures. Ray's start
 (``ray.init``) and its workers' first jobs are timed apart and left out of
 ``jobs_per_min_ray_n`` (``jobs_per_min_ray_n_cold`` has them). Targets
 (issue 17): N workers >= 0.8 x N times the jobs per minute of one; Ray's
@@ -59,7 +66,7 @@ def progress(tasks: list[Task]):
     return Progress(folder, len(tasks), open(os.devnull, "w", encoding="utf-8"))
 
 
-def local_seconds(root: Path, count: int, workers: int) -> tuple[float, float, float]:
+def local_seconds(root: Path, count: int, workers: int, env: dict | None = None) -> tuple[float, float, float]:
     """(seconds, CPU seconds of every process, CPU seconds of the driver) for
     ``count`` jobs on a new pool of ``workers``, in a fresh interpreter.
 
@@ -68,7 +75,7 @@ def local_seconds(root: Path, count: int, workers: int) -> tuple[float, float, f
     re-parented here (a child subreaper) and reaped, so their rusage counts."""
     before = _children_cpu()
     out = subprocess.run([sys.executable, __file__, "--local-run", str(workers), "--jobs", str(count),
-                          "--root", str(root)], check=True, stdout=subprocess.PIPE, text=True).stdout
+                          "--root", str(root)], check=True, stdout=subprocess.PIPE, text=True, env=env).stdout
     _reap_orphans()
     seconds, driver_cpu = map(float, out.split())
     return seconds, _children_cpu() - before, driver_cpu
@@ -144,30 +151,44 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="tiss-bench-batch-"))
     try:
         become_subreaper()
-        measured: dict[int, list[tuple[float, float, float]]] = {1: [], cpus: []}
+        cached = {**os.environ, "PYTHONPYCACHEPREFIX": str(root / "pycache")}
+        cached.pop("PYTHONDONTWRITEBYTECODE", None)
+        local_seconds(root / "fill-pycache", cpus, cpus, cached)
+        settings = {"": cached}
+        if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+            settings["_uncached"] = dict(os.environ)
+        measured = {(name, w): [] for name in settings for w in (1, cpus)}
         for k in range(repeat):
-            for workers in measured:
-                measured[workers].append(local_seconds(root / f"w{workers}-{k}", count, workers))
-        runs = {w: [m[0] for m in ms] for w, ms in measured.items()}
-        local_1, local_n = statistics.median(runs[1]), statistics.median(runs[cpus])
+            for (name, workers), runs in measured.items():
+                runs.append(local_seconds(root / f"w{workers}{name}-{k}", count, workers, settings[name]))
         ray = None if args.local_only else ray_run(root, count, cpus)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    result = {"jobs": count, "workers": cpus,
-              "jobs_per_min_local_1": round(60 * count / local_1, 1),
-              "jobs_per_min_local_n": round(60 * count / local_n, 1),
-              "speedup_local_n": round(local_1 / local_n, 2),
-              "seconds_local_1": [round(s, 3) for s in runs[1]],
-              "seconds_local_n": [round(s, 3) for s in runs[cpus]],
-              "load_average": [round(x, 2) for x in os.getloadavg()],
-              **cpu_figures(measured, count, cpus)}
+    result = {"jobs": count, "workers": cpus, "load_average": [round(x, 2) for x in os.getloadavg()]}
+    for name in settings:
+        result.update(local_figures({w: measured[(name, w)] for w in (1, cpus)}, count, cpus, name))
     if ray:
+        local_n = statistics.median(m[0] for m in measured[("", cpus)])
         result.update(ray_figures(count, cpus, local_n, *ray))
     if args.json:
         print(json.dumps(result))
         return 0
     report(result, count, cpus, repeat)
     return 0
+
+
+def local_figures(measured: dict, count: int, cpus: int, suffix: str) -> dict:
+    """The pool's figures from {workers: [(seconds, cpu, driver cpu), ...]},
+    each key ending in ``suffix``."""
+    runs = {w: [m[0] for m in ms] for w, ms in measured.items()}
+    local_1, local_n = statistics.median(runs[1]), statistics.median(runs[cpus])
+    figures = {"jobs_per_min_local_1": round(60 * count / local_1, 1),
+               "jobs_per_min_local_n": round(60 * count / local_n, 1),
+               "speedup_local_n": round(local_1 / local_n, 2),
+               "seconds_local_1": [round(s, 3) for s in runs[1]],
+               "seconds_local_n": [round(s, 3) for s in runs[cpus]],
+               **cpu_figures(measured, count, cpus)}
+    return {key + suffix: value for key, value in figures.items()}
 
 
 def cpu_figures(measured: dict, count: int, cpus: int) -> dict:
@@ -194,12 +215,17 @@ def ray_figures(count: int, cpus: int, local_n: float, start: float, warm: float
 def report(result: dict, count: int, cpus: int, repeat: int) -> None:
     print(f"{count} short plans, {cpus} CPUs (host sandbox); median of {repeat} local run(s); "
           f"load average {result['load_average']}")
-    print(f"local pool, 1 worker : {result['jobs_per_min_local_1']:8.1f} jobs/min  (runs: {result['seconds_local_1']} s)")
-    print(f"local pool, {cpus} workers: {result['jobs_per_min_local_n']:8.1f} jobs/min "
-          f"({result['speedup_local_n']}x; target >= {0.8 * cpus:.1f}x)  (runs: {result['seconds_local_n']} s)")
-    print(f"CPU per job          : {result['cpu_ms_per_job_local_1']} ms at 1 worker "
-          f"(driver {result['driver_cpu_ms_per_job_local_1']} ms), {result['cpu_ms_per_job_local_n']} ms at {cpus}; "
-          f"so at most {result['speedup_bound_local_n']}x on {cpus} cores")
+    for suffix, how in (("", "bytecode cached"), ("_uncached", "modules compiled at each start")):
+        if "speedup_local_n" + suffix not in result:
+            continue
+        r = {key.removesuffix(suffix): value for key, value in result.items() if key.endswith(suffix)}
+        print(f"{how}:")
+        print(f"  local pool, 1 worker : {r['jobs_per_min_local_1']:8.1f} jobs/min  (runs: {r['seconds_local_1']} s)")
+        print(f"  local pool, {cpus} workers: {r['jobs_per_min_local_n']:8.1f} jobs/min "
+              f"({r['speedup_local_n']}x; target >= {0.8 * cpus:.1f}x)  (runs: {r['seconds_local_n']} s)")
+        print(f"  CPU per job          : {r['cpu_ms_per_job_local_1']} ms at 1 worker "
+              f"(driver {r['driver_cpu_ms_per_job_local_1']} ms), {r['cpu_ms_per_job_local_n']} ms at {cpus}; "
+              f"so at most {r['speedup_bound_local_n']}x on {cpus} cores")
     if "jobs_per_min_ray_n" in result:
         print(f"Ray, {cpus} CPUs        : {result['jobs_per_min_ray_n']:8.1f} jobs/min "
               f"(+{result['ray_overhead_ms_per_job']} ms/job over the pool; target <= 50)")

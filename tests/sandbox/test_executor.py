@@ -3,6 +3,7 @@ Python and needs no container): protocol, process-tree cleanup, lease."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -146,7 +147,22 @@ def test_supervisors_are_reused_and_leak_no_descriptors(executor):
     executor_pid = executor.state["process"].pid
 
     def descriptors_per_supervisor():
-        return {pid: len(os.listdir(f"/proc/{pid}/fd")) for pid in children_of(executor_pid)}
+        """At rest: a spare forked just now still opens and closes files while
+        it prepares (_prepare_supervisor), so read until two reads agree."""
+        def read():
+            counts = {}
+            for pid in children_of(executor_pid):
+                with contextlib.suppress(FileNotFoundError):
+                    counts[pid] = len(os.listdir(f"/proc/{pid}/fd"))
+            return counts
+        last = read()
+        for _ in range(50):
+            time.sleep(0.05)
+            now = read()
+            if now == last:
+                return now
+            last = now
+        return last
 
     _wait_until_closed(executor("true")[1])
     before = descriptors_per_supervisor()
