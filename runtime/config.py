@@ -33,7 +33,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from .errors import Stop
 from .journal import DEFAULT_FSYNC, FSYNC_MODES
@@ -144,6 +143,8 @@ def read_yaml(path: Path, text: str | None = None) -> dict:
     """A configuration file (this one, a workspace's tiss.yaml) as a mapping
     of sections; ConfigError says where it is wrong. ``text``: its content,
     already read (what a trust check hashed is what gets parsed)."""
+    import yaml   # here, not at the top: most runs read no configuration file
+
     try:
         data = yaml.safe_load(path.read_text() if text is None else text) or {}
     except yaml.YAMLError as exc:

@@ -16,7 +16,6 @@ import re
 import shlex
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -474,6 +473,8 @@ class Interpreter:
                     self.commit("branch_done", key=child_key)
             except BaseException as exc:   # every child's failure is reported
                 errors[index] = exc
+
+        from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait   # for PARALLEL only
 
         with ThreadPoolExecutor(max_workers=max(len(children), 1), thread_name_prefix="tiss-parallel") as pool:
             futures = [pool.submit(branch, i, child) for i, child in children]

@@ -4,6 +4,7 @@ messages without tracebacks."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -161,6 +162,22 @@ def test_building_the_command_line_loads_no_numpy():
             "sys.exit('numpy' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr or "building the parser imported numpy"
+
+
+def test_a_plain_run_loads_no_yaml_and_no_thread_pool(tmp_path):
+    """PyYAML comes with the first configuration file read, and the thread
+    pool with the first PARALLEL: neither with every `tiss run` and every
+    batch worker's fork server (about 25 ms of imports between them)."""
+    code = ("import sys, pathlib, runtime.session, runtime.batch, runtime.tool_context\n"
+            "from runtime.session import run_plan\n"
+            "out = run_plan('TASK \"t\"\\nWRITE \"a.txt\" \"hi\"\\nASSERT FILE \"a.txt\" EXISTS\\n', "
+            "pathlib.Path(sys.argv[1]), sandbox='host')\n"
+            "assert out.status == 'succeeded', out.error\n"
+            "sys.exit(' '.join(m for m in ('yaml', 'concurrent.futures') if m in sys.modules) or None)")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert result.returncode == 0, result.stderr or "imported anyway"
 
 
 def test_a_run_without_mcp_servers_loads_no_asyncio():
