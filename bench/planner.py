@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from model.backend import SHIPPED, TissLMBackend  # noqa: E402
 from runtime import planner_corpus as corpus  # noqa: E402
-from runtime.planner import PlannerError, check, plan, prompt_for  # noqa: E402
+from runtime.planner import PlannerError, check, plan, prompt_for, run_report  # noqa: E402
 from runtime.slots import slot  # noqa: E402
 from tisslang.constrain import for_tokenizer  # noqa: E402
 
@@ -104,7 +104,7 @@ def evaluate(backend, goals, sandbox: str, repairs: int = 2, log=print, cover: b
                 attempt += 1
                 try:
                     again = plan(goal.text, backend, repair=2, cover=cover,
-                                 failure=(result.body, repaired.run_error.splitlines()[:6]))
+                                 failure=(result.body, run_report(repaired.run_error)))
                 except PlannerError:
                     break
                 result = again

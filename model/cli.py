@@ -107,6 +107,9 @@ def _add_train(actions) -> None:
                    help="a text file, a directory, `shakespeare` or `stdlib` (repeatable; "
                         "default shakespeare)")
     p.add_argument("--tokenizer", help="a BPE tokenizer file (default: the 256-byte vocabulary)")
+    p.add_argument("--init", type=Path, metavar="DIR",
+                   help="start from these weights (a model, checkpoint or run directory), with "
+                        "their shape and tokenizer, and a fresh optimizer and schedule")
     p.add_argument("--out", type=Path, required=True, help="the run directory")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its latest checkpoint")
@@ -124,7 +127,7 @@ def _train_settings(args) -> dict:
     """Merge the run's settings: saved run.json (on --resume) < YAML < flags."""
     from model.config import ConfigError, ModelConfig, TrainConfig
 
-    settings = {"model": {}, "train": {}, "corpus": None, "tokenizer": None}
+    settings = {"model": {}, "train": {}, "corpus": None, "tokenizer": None, "init": None}
     saved = args.out / RUN_FILE
     if args.resume and saved.is_file():
         settings.update(json.loads(saved.read_text()))
@@ -143,13 +146,13 @@ def _train_settings(args) -> dict:
         unknown = set(data) - set(settings) if isinstance(data, dict) else {"(not a mapping)"}
         if unknown:
             raise ConfigError(f"{args.config}: unknown section(s) {sorted(unknown)}; "
-                              "use model:, train:, corpus: and tokenizer:")
+                              "use model:, train:, corpus:, tokenizer: and init:")
         for key in ("model", "train"):
             section = data.get(key) or {}
             if not isinstance(section, dict):
                 raise ConfigError(f"{args.config}: {key}: must be a mapping of settings")
             settings[key] = {**settings[key], **section}
-        for key in ("corpus", "tokenizer"):
+        for key in ("corpus", "tokenizer", "init"):
             settings[key] = data.get(key, settings[key])
     for section, kind in (("model", ModelConfig), ("train", TrainConfig)):
         for f in fields(kind):
@@ -159,10 +162,36 @@ def _train_settings(args) -> dict:
         settings["corpus"] = args.corpus
     if args.tokenizer:
         settings["tokenizer"] = args.tokenizer
+    if args.init:
+        settings["init"] = str(args.init)
+    if settings["init"]:
+        _from_init(settings)
     if isinstance(settings["corpus"], str):
         settings["corpus"] = [settings["corpus"]]
     settings["corpus"] = settings["corpus"] or ["shakespeare"]
     return settings
+
+
+def _from_init(settings: dict) -> None:
+    """``init``: the model's shape and tokenizer are those of the weights it
+    starts from (a model, checkpoint or run directory); saying otherwise is
+    an error rather than a silent choice between the two."""
+    from model.checkpoint import TOKENIZER, read_config, resolve
+    from model.config import ConfigError
+
+    directory = resolve(settings["init"])
+    shape = read_config(directory)[0].to_dict()
+    clash = sorted(k for k, v in settings["model"].items() if shape.get(k) != v)
+    if clash:
+        raise ConfigError(f"init: {directory} has its own model shape; {', '.join(clash)} differ\n"
+                          "hint: leave model settings out when starting from weights")
+    tokenizer = directory / TOKENIZER
+    if settings["tokenizer"] and settings["tokenizer"] != str(tokenizer):
+        raise ConfigError(f"init: {directory} comes with its own tokenizer\n"
+                          "hint: leave tokenizer out when starting from weights")
+    settings["init"] = str(directory.resolve())
+    settings["model"] = shape
+    settings["tokenizer"] = str(tokenizer) if tokenizer.is_file() else None
 
 
 def _train(args) -> int:
@@ -201,7 +230,7 @@ def _train(args) -> int:
     (args.out / RUN_FILE).write_text(json.dumps(settings, indent=1))
 
     result = train(model_config, train_config, args.out, tokenizer_path=settings["tokenizer"],
-                   resume=args.resume, stop_at=args.stop_at, progress=not args.quiet,
+                   init=settings["init"], resume=args.resume, stop_at=args.stop_at, progress=not args.quiet,
                    plot=True)   # OUT/curves.png at each evaluation
     if args.json:
         print(json.dumps(result))

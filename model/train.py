@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from model.allocator import keep_freed_memory
-from model.checkpoint import LATEST, load_checkpoint, save_checkpoint
+from model.checkpoint import LATEST, WEIGHTS, load_checkpoint, load_weights, resolve, save_checkpoint
 from model.config import ConfigError, ModelConfig, TrainConfig
 from model.data import BatchSampler, DataError, TokenFile, eval_batches
 from model.loss import log_softmax
@@ -178,11 +178,13 @@ def _global_norm(grads: dict) -> float:
 
 
 def train(model_config: ModelConfig, config: TrainConfig, out_dir, *,
-          tokens_path=None, tokenizer_path=None, resume: bool = False,
+          tokens_path=None, tokenizer_path=None, init=None, resume: bool = False,
           stop_at: int | None = None, progress: bool = True, stream=sys.stderr,
           plot: bool = False) -> dict:
     """Train on the token file (default ``OUT/tokens.bin``); return the final figures.
 
+    ``init`` (a model directory) gives the starting weights instead of a
+    random draw: fine-tuning, with a fresh optimizer and schedule.
     ``resume`` continues from ``OUT/LATEST`` when there is one. ``stop_at``
     ends this session after that step (with a checkpoint) without changing the
     schedule, which is planned for ``config.steps``. ``plot`` redraws
@@ -198,6 +200,8 @@ def train(model_config: ModelConfig, config: TrainConfig, out_dir, *,
     train_tokens, val_tokens = data.split(config.val_fraction)
     tune_process_for_training()
     model = TissLM(model_config, seed=config.seed)
+    if init is not None:
+        load_weights(model, resolve(init) / WEIGHTS)
     optimizer = AdamW(model.params, lr=config.lr, weight_decay=config.weight_decay)
     sampler = BatchSampler(train_tokens, model_config.context_length, config.batch_size, config.seed)
     rng = np.random.default_rng([config.seed, 1])  # dropout masks

@@ -75,7 +75,7 @@ def _warn(result) -> None:
 def _review_and_run(result, args, summary: dict, backend) -> int:
     """Review, run, and while the run fails and --repair allows, replan with
     its report, review and run again (in the same workspace)."""
-    from .planner import PlannerError, plan
+    from .planner import PlannerError, plan, run_report
     from .session import run_plan
 
     for replans in range(args.repair + 1):
@@ -101,11 +101,10 @@ def _review_and_run(result, args, summary: dict, backend) -> int:
             display.close()
         if outcome.status != "failed" or replans == args.repair or not result.body:
             return _finish(outcome, args.json)
-        report = (outcome.error or "the run failed").splitlines()
         print(f"the run failed; asking the planner for a repaired plan "
               f"({replans + 1} of {args.repair})", file=sys.stderr)
         try:
-            result = plan(args.goal, backend, repair=args.repair, failure=(result.body, report[:6]))
+            result = plan(args.goal, backend, repair=args.repair, failure=(result.body, run_report(outcome.error)))
         except PlannerError:
             return _finish(outcome, args.json)
         _warn(result)

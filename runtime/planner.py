@@ -41,6 +41,7 @@ SYSTEM = ("You write plans in TissLang (TASK, STEP, RUN, WRITE, ASSERT, …). "
           "Answer with the plan only, no explanation.")
 MAX_TOKENS = 512      # per attempt; a TissLM backend may allow fewer (its ``room``)
 DEFAULT_REPAIRS = 2   # extra attempts after the first
+REPORT_LINES = 6      # of a failed run's report, fed back to a repair
 # Below this mean log-probability per token, `tiss plan` warns that the goal
 # looks unlike anything the planner learnt (bench/planner.py measures it).
 LOW_CONFIDENCE = -1.2
@@ -109,7 +110,7 @@ def plan(goal: str, backend, *, repair: int = DEFAULT_REPAIRS, max_tokens: int =
     slotted = _slotted(goal, backend)
     constrained = constrain and _can_constrain(backend)
     failures: list[list[Diagnostic]] = []
-    body, problems = (failure[0], [_reslot(p, slotted) for p in failure[1]]) if failure else (None, [])
+    body, problems = (failure[0], [reslot(p, slotted) for p in failure[1]]) if failure else (None, [])
     source = None
     for attempt in range(1, repair + 2):
         prompt = prompt_for(slotted.text, body, problems) if body is not None else prompt_for(slotted.text)
@@ -143,7 +144,13 @@ def _slotted(goal: str, backend) -> Slotted:
         raise PlannerError(str(exc), [], hint="split the goal into smaller ones") from None
 
 
-def _reslot(problem: str, slotted: Slotted) -> str:
+def run_report(error: str | None) -> list[str]:
+    """The lines of a failed run's report that a repair is fed
+    (``plan(failure=(body, run_report(outcome.error)))``)."""
+    return (error or "the run failed").splitlines()[:REPORT_LINES]
+
+
+def reslot(problem: str, slotted: Slotted) -> str:
     """A run's failure report as the model knows the goal: its literals
     written as their markers again (the longest first)."""
     for marker, literal in sorted(slotted.values.items(), key=lambda kv: -len(kv[1])):

@@ -952,6 +952,76 @@ def _break(rng: random.Random, plan: str) -> str | None:
     return None
 
 
+# A plan that reads and writes two files can swap them: it reads the file the
+# goal asks for and writes over the one the goal gives. Held-out wordings put
+# the two roles in orders training never used, and that is the planner's
+# commonest slip. The run's report names the file that is missing, so the
+# repair can tell the two apart where the wording could not: these examples
+# teach it to. Half of them scramble the goal's words, so that only the report
+# (not a wording it knows) says which file is which.
+SCRAMBLED_GOALS = 0.5
+
+
+def swapped_files_example(rng: random.Random, goal: Goal) -> str | None:
+    """A repair after a failed run (``tiss plan --run --repair``): the goal,
+    its plan with the two files swapped, the report of really running that
+    plan (runtime/session.py, as the planner is fed it), then the right plan.
+    None unless the plan starts by reading a file the goal gives and also
+    names one it does not (the run then fails at that first READ, before any
+    command: no sandbox is needed to make the report)."""
+    given = {m for m, literal in goal.slotted.values.items() if literal in goal.files}
+    first = re.search(r'^\s*(?:STEP "[^"]*" \{\s*)?READ "(«F\d+»)"', goal.plan)
+    others = sorted(set(re.findall(r"«F\d+»", goal.plan)) - given)
+    if "+" in goal.family or not first or first.group(1) not in given or len(others) != 1:
+        return None
+    ours, theirs = first.group(1), others[0]
+    swap = {ours: theirs, theirs: ours}
+    broken = re.sub(r"«F\d+»", lambda m: swap.get(m.group(), m.group()), goal.plan)
+    report = _run_report(goal, broken)
+    if report is None:
+        return None
+    text = goal.slotted.text
+    if rng.random() < SCRAMBLED_GOALS:
+        words = text.split()
+        rng.shuffle(words)
+        text, (broken, right, report) = _renumbered(" ".join(words), [broken, goal.plan, report])
+    else:
+        right = goal.plan
+    from .planner import prompt_for
+    return prompt_for(text, broken, report.splitlines()) + "\n" + right
+
+
+def _run_report(goal: Goal, plan: str) -> str | None:
+    """What a run of ``plan`` (markers filled in) in the goal's workspace
+    reports, in markers again, as ``tiss plan --run`` feeds it back."""
+    import tempfile
+
+    from .planner import reslot, run_report, with_header
+    from .session import run_plan
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _lay_out(Path(tmp), goal.files)
+        outcome = run_plan(with_header(goal.text, fill(plan, goal.slotted.values)), tmp,
+                           review="approve", journal=False)
+    if outcome.status != "failed" or not outcome.error:
+        return None
+    return "\n".join(reslot(line, goal.slotted) for line in run_report(outcome.error))
+
+
+def _renumbered(text: str, others: list[str]) -> tuple[str, list[str]]:
+    """``text`` with its markers numbered again in order of appearance, per
+    type, as the slotter numbers them (and the same renaming in ``others``)."""
+    names: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for marker in re.findall(r"«([A-Z])(\d+)»", text):
+        old = f"«{marker[0]}{marker[1]}»"
+        if old not in names:
+            names[old] = f"«{marker[0]}{counts.setdefault(marker[0], 0)}»"
+            counts[marker[0]] += 1
+    rename = lambda s: re.sub(r"«[A-Z]\d+»", lambda m: names.get(m.group(), m.group()), s)
+    return rename(text), [rename(o) for o in others]
+
+
 # --- the training text --------------------------------------------------------------
 
 
@@ -963,8 +1033,11 @@ TRAIN_PAIR_FRACTION = 0.25  # two-task goals in training (the held-out set keeps
 
 
 def write_corpus(out: str | Path, pairs: int = 40_000, seed: int = 0,
-                 repair_fraction: float = 0.05) -> Path:
-    """The training corpus: ``pairs`` examples, each ending in ``<|eos|>``."""
+                 repair_fraction: float = 0.05, swap_fraction: float = 0.0) -> Path:
+    """The training corpus: ``pairs`` examples, each ending in ``<|eos|>``;
+    with ``swap_fraction``, that share of the goals that can have one also
+    get a swapped-files repair. The goals are the same either way; which of
+    them get a checker repair is drawn anew (both draw from one generator)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rng = random.Random(f"repairs-{seed}")
@@ -975,6 +1048,10 @@ def write_corpus(out: str | Path, pairs: int = 40_000, seed: int = 0,
             repaired = repair_example(rng, goal)
             if repaired:
                 chunks.append(repaired)
+        if swap_fraction and rng.random() < swap_fraction:
+            repaired = swapped_files_example(rng, goal)
+            if repaired:
+                chunks.append(repaired)
     from model.fileio import write_atomic
     write_atomic(out, "".join(c + "<|eos|>" for c in chunks))
     return out
@@ -982,8 +1059,18 @@ def write_corpus(out: str | Path, pairs: int = 40_000, seed: int = 0,
 
 def corpus_files(out_dir: str | Path, pairs: int = 60_000, seed: int = 0) -> list[Path]:
     """``corpus: generate:runtime.planner_corpus:corpus_files`` in a training
-    config (model/data.py calls it with the run's corpus folder)."""
+    config (model/data.py calls it with the run's corpus folder): the first
+    stage of the shipped planner (model/configs/planner.yaml)."""
     return [write_corpus(Path(out_dir) / "planner_corpus.txt", pairs, seed)]
+
+
+SWAP_FRACTION = 0.5   # of the goals that can have a swapped-files repair
+
+
+def corpus_files_with_swaps(out_dir: str | Path, pairs: int = 60_000, seed: int = 0) -> list[Path]:
+    """The same corpus plus swapped-files repairs: the second stage
+    (model/configs/planner-repair.yaml), which starts from the first's weights."""
+    return [write_corpus(Path(out_dir) / "planner_corpus.txt", pairs, seed, swap_fraction=SWAP_FRACTION)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1000,10 +1087,6 @@ def main(argv: list[str] | None = None) -> int:
     path = write_corpus(args.out, args.pairs, args.seed)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 # --- judging a plan's run -------------------------------------------------------------
@@ -1086,3 +1169,7 @@ def _events(run_folder: Path | None) -> list[dict]:
         return []
     lines = (Path(run_folder) / "events.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

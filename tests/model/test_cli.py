@@ -108,6 +108,39 @@ def test_train_with_a_bpe_tokenizer(corpus, tmp_path, capsys):
     assert len(result["completions"][0]["tokens"]) <= 5
 
 
+TRAIN_FLAGS = TINY_FLAGS[8:]   # without the model's shape
+assert TRAIN_FLAGS[0] == "--batch-size"
+
+
+def test_init_starts_from_the_given_weights_with_their_shape_and_tokenizer(corpus, tmp_path):
+    """--init: fine-tuning. The run starts from the weights (a learning rate
+    too small to move them leaves them as they were), and takes their shape
+    and tokenizer without being told."""
+    tokenizer = tmp_path / "tok.json"
+    assert main(["tokenizer", "train", str(corpus), "--vocab-size", "300", "-o", str(tokenizer)]) == 0
+    base = tmp_path / "base"
+    assert main(["model", "train", "--corpus", str(corpus), "--tokenizer", str(tokenizer),
+                 "--out", str(base), "--steps", "4", *TINY_FLAGS]) == 0
+    tuned = tmp_path / "tuned"
+    assert main(["model", "train", "--corpus", str(corpus), "--init", str(base), "--out", str(tuned),
+                 "--steps", "2", "--lr", "1e-9", "--min-lr", "1e-10", *TRAIN_FLAGS]) == 0
+    (a, _), (b, directory) = load_model(base), load_model(tuned)
+    assert b.cfg == a.cfg and (directory / "tokenizer.json").read_text() == tokenizer.read_text()
+    assert all(np.allclose(a.params[k], b.params[k], atol=1e-6) for k in a.params)
+    fresh = tmp_path / "fresh"
+    assert main(["model", "train", "--corpus", str(corpus), "--tokenizer", str(tokenizer), "--out", str(fresh),
+                 "--steps", "2", "--lr", "1e-9", "--min-lr", "1e-10", *TINY_FLAGS]) == 0
+    c, _ = load_model(fresh)
+    assert not all(np.allclose(a.params[k], c.params[k], atol=1e-6) for k in a.params)
+
+
+def test_init_refuses_a_different_shape(run_dir, corpus, tmp_path, capsys):
+    err = fails_cleanly(capsys, ["model", "train", "--corpus", str(corpus), "--init", str(run_dir),
+                                 "--out", str(tmp_path / "x"), "--steps", "2", *TRAIN_FLAGS,
+                                 "--d-model", "32"], "has its own model shape; d_model differ")
+    assert "leave model settings out" in err
+
+
 def test_generate_batched_prompts_as_json(run_dir, capsys):
     argv = ["model", "generate", "--model", str(run_dir), "HAMLET:", "To be, or",
             "--max-tokens", "8", "--temperature", "0.8", "--top-k", "20", "--top-p", "0.9",

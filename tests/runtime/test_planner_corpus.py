@@ -11,7 +11,8 @@ import re
 import pytest
 
 from runtime import planner_corpus as corpus
-from runtime.planner import check, prompt_for
+from runtime.planner import check, prompt_for, with_header
+from runtime.slots import fill
 from runtime.slots import MARKER
 
 from ..sandbox.conftest import require_backend
@@ -95,7 +96,8 @@ def test_the_wordnet_table_comes_from_the_training_wordings_words():
 
 
 def test_the_corpus_file_is_prompt_plan_and_eos(tmp_path):
-    path = corpus.write_corpus(tmp_path / "c.txt", pairs=60, seed=2, repair_fraction=0.3)
+    path = corpus.write_corpus(tmp_path / "c.txt", pairs=60, seed=2, repair_fraction=0.3,
+                                swap_fraction=0)
     examples = path.read_text().split("<|eos|>")
     assert examples[-1] == "" and len(examples) - 1 >= 60
     plans = [e for e in examples[:-1] if "FAILED PLAN:" not in e]
@@ -110,6 +112,74 @@ def test_the_corpus_file_is_prompt_plan_and_eos(tmp_path):
                             for d in errors]
         fixed = example.split("\nPLAN:\n")[1]
         assert not [d for d in check(fixed)[1] if d.severity == "error"]
+
+
+def _repair_parts(example: str) -> tuple[str, str, list[str], str]:
+    goal = example.split("\n", 1)[0].removeprefix("GOAL: ")
+    failed = example.split("FAILED PLAN:\n")[1].split("PROBLEMS:\n")[0]
+    problems = example.split("PROBLEMS:\n")[1].split("\nPLAN:\n")[0].splitlines()
+    return goal, failed, problems, example.split("\nPLAN:\n")[1]
+
+
+def _swapped(plan: str, a: str, b: str) -> str:
+    return re.sub(r"«F\d+»", lambda m: {a: b, b: a}.get(m.group(), m.group()), plan)
+
+
+def test_swapped_file_repairs_carry_what_a_real_run_reports(tmp_path, train_goals, monkeypatch):
+    """The failed plan is the reference plan with its two files swapped; its
+    problems are what running it in the sandbox reports, in markers, as
+    `tiss plan --run --repair` feeds them; the plan after it does the goal."""
+    require_backend("docker")
+    from runtime.planner import reslot, run_report
+
+    monkeypatch.setattr(corpus, "SCRAMBLED_GOALS", 0.0)
+    rng = random.Random(3)
+    two_files = [g for g in train_goals if g.family in ("copy_file", "summarise")]
+    for i, goal in enumerate([two_files[0], next(g for g in two_files if g.family == "summarise")]):
+        text, failed, problems, right = _repair_parts(corpus.swapped_files_example(rng, goal))
+        assert text == goal.slotted.text and right == goal.plan
+        assert failed.rstrip("\n") == _swapped(goal.plan, "«F0»", "«F1»").rstrip("\n")
+        broken_run = corpus.judge(goal, with_header(goal.text, fill(failed, goal.slotted.values)),
+                                  tmp_path / f"broken{i}", sandbox="docker")
+        assert problems == [reslot(line, goal.slotted) for line in run_report(broken_run.run_error)]
+        assert "does not exist" in problems[0] and not set(goal.slotted.values.values()) & set(problems[0].split())
+        assert corpus.judge(goal, goal.filled_plan(), tmp_path / f"right{i}", sandbox="docker").success
+
+
+def test_scrambled_swapped_file_repairs_keep_the_words_and_number_markers_in_order(train_goals, monkeypatch):
+    monkeypatch.setattr(corpus, "SCRAMBLED_GOALS", 1.0)
+    rng = random.Random(4)
+    made = [(goal, corpus.swapped_files_example(rng, goal)) for goal in train_goals]
+    made = [(goal, example) for goal, example in made if example]
+    assert len(made) >= 10
+    for goal, example in made:
+        text, failed, problems, right = _repair_parts(example)
+        unmarked = lambda t: sorted(re.sub(r"«F\d+»", "«F»", t).split())
+        assert unmarked(text) == unmarked(goal.slotted.text)
+        markers = re.findall(r"«F\d+»", text)
+        assert list(dict.fromkeys(markers)) == ["«F0»", "«F1»"]
+        # the same two files swapped, and the report names the one the failed plan reads first
+        assert failed.rstrip("\n") == _swapped(right, "«F0»", "«F1»").rstrip("\n")
+        assert re.search(r'READ "(«F\d»)"', failed).group(1) in problems[0]
+        assert not [d for d in check(right)[1] if d.severity == "error"]
+
+
+def test_only_plans_that_start_by_reading_a_given_file_get_a_swapped_repair(train_goals):
+    rng = random.Random(5)
+    families = {g.family for g in train_goals if corpus.swapped_files_example(rng, g)}
+    assert families == {"copy_file", "summarise"}
+
+
+def test_swapped_file_repairs_come_only_with_a_swap_fraction_and_keep_the_goals(tmp_path):
+    """The first stage's corpus has no swapped-files repairs; the second's
+    has them, over the very same goals."""
+    def examples(name, **kw):
+        return corpus.write_corpus(tmp_path / name, pairs=300, seed=3, **kw).read_text().split("<|eos|>")[:-1]
+    plain, more = examples("a.txt"), examples("b.txt", swap_fraction=1.0)
+    swapped = lambda es: [e for e in es if "PROBLEMS:\n<plan>:" in e]
+    assert not swapped(plain) and len(swapped(more)) >= 20
+    goals_of = lambda es: [e for e in es if "FAILED PLAN:" not in e]
+    assert goals_of(more) == goals_of(plain)
 
 
 def _one_of_each(goals):
