@@ -33,7 +33,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from .errors import Stop
 from .journal import DEFAULT_FSYNC, FSYNC_MODES
 from .sandbox import BACKENDS

@@ -32,7 +32,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .slots import MARKER, Slotted, fill, slot
+from .slots import CLOSE, MARKER, OPEN, Slotted, fill, slot
 
 SPLITS = ("train", "held_out")
 
@@ -970,13 +970,11 @@ def swapped_files_example(rng: random.Random, goal: Goal) -> str | None:
     names one it does not (the run then fails at that first READ, before any
     command: no sandbox is needed to make the report)."""
     given = {m for m, literal in goal.slotted.values.items() if literal in goal.files}
-    first = re.search(r'^\s*(?:STEP "[^"]*" \{\s*)?READ "(«F\d+»)"', goal.plan)
-    others = sorted(set(re.findall(r"«F\d+»", goal.plan)) - given)
+    first = re.search(r'^\s*(?:STEP "[^"]*" \{\s*)?READ "([^"]*)"', goal.plan)
+    others = sorted({m.group() for m in MARKER.finditer(goal.plan) if m.group(1) == "F"} - given)
     if "+" in goal.family or not first or first.group(1) not in given or len(others) != 1:
         return None
-    ours, theirs = first.group(1), others[0]
-    swap = {ours: theirs, theirs: ours}
-    broken = re.sub(r"«F\d+»", lambda m: swap.get(m.group(), m.group()), goal.plan)
+    broken = _renamed(goal.plan, {first.group(1): others[0], others[0]: first.group(1)})
     report = _run_report(goal, broken)
     if report is None:
         return None
@@ -1012,14 +1010,16 @@ def _renumbered(text: str, others: list[str]) -> tuple[str, list[str]]:
     """``text`` with its markers numbered again in order of appearance, per
     type, as the slotter numbers them (and the same renaming in ``others``)."""
     names: dict[str, str] = {}
-    counts: dict[str, int] = {}
-    for marker in re.findall(r"«([A-Z])(\d+)»", text):
-        old = f"«{marker[0]}{marker[1]}»"
-        if old not in names:
-            names[old] = f"«{marker[0]}{counts.setdefault(marker[0], 0)}»"
-            counts[marker[0]] += 1
-    rename = lambda s: re.sub(r"«[A-Z]\d+»", lambda m: names.get(m.group(), m.group()), s)
-    return rename(text), [rename(o) for o in others]
+    for m in MARKER.finditer(text):
+        if m.group() not in names:
+            kind = m.group(1)
+            names[m.group()] = f"{OPEN}{kind}{sum(n[1] == kind for n in names.values())}{CLOSE}"
+    return _renamed(text, names), [_renamed(o, names) for o in others]
+
+
+def _renamed(text: str, names: dict[str, str]) -> str:
+    """``text`` with each marker in ``names`` replaced, all at once."""
+    return MARKER.sub(lambda m: names.get(m.group(), m.group()), text)
 
 
 # --- the training text --------------------------------------------------------------

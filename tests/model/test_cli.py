@@ -10,9 +10,10 @@ from model.checkpoint import load_model
 from model.data import shakespeare_files
 from runtime.cli import main
 
+TRAIN_FLAGS = ["--batch-size", "4", "--warmup-steps", "1", "--eval-every", "2",
+               "--eval-windows", "4", "--checkpoint-every", "2", "--quiet"]
 TINY_FLAGS = ["--context-length", "32", "--n-layers", "1", "--d-model", "16", "--n-heads", "2",
-              "--batch-size", "4", "--warmup-steps", "1", "--eval-every", "2",
-              "--eval-windows", "4", "--checkpoint-every", "2", "--quiet"]
+              *TRAIN_FLAGS]
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +107,6 @@ def test_train_with_a_bpe_tokenizer(corpus, tmp_path, capsys):
                                "--max-tokens", "5", "--json"])
     assert all(0 <= t < 300 for t in result["completions"][0]["tokens"])
     assert len(result["completions"][0]["tokens"]) <= 5
-
-
-TRAIN_FLAGS = TINY_FLAGS[8:]   # without the model's shape
-assert TRAIN_FLAGS[0] == "--batch-size"
 
 
 def test_init_starts_from_the_given_weights_with_their_shape_and_tokenizer(corpus, tmp_path):
